@@ -1,0 +1,35 @@
+/**
+ * iomux: one `Selector` interface over native `select(2)`, `poll(2)` and
+ * `epoll(7)`, in the spirit of CPython's `selectors`, with raw sockets to
+ * drive them.
+ *
+ * @example
+ * ```ts
+ * import { DefaultSelector, Events, socketPair } from '@iomux/core';
+ * const sel = new DefaultSelector<string>();
+ * const [a, b] = socketPair();
+ * sel.register(a, Events.IN, 'a');
+ * b.send('hi');
+ * for (const [key, events] of sel.select(1000)) console.log(key.data, events);
+ * ```
+ * @module
+ */
+export {
+  BaseSelector,
+  DefaultSelector,
+  EpollSelector,
+  PollSelector,
+  SelectSelector,
+  backends,
+  createSelector,
+  type BackendName,
+  type FileLike,
+  type Ready,
+  type Selector,
+  type SelectorKey,
+  type WaitOptions,
+} from './selector.ts';
+export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
+export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
+export { Socket, socketPair, type Address, type SocketFamily, type SocketType } from './socket.ts';
+export { pipe, raiseFdLimit } from './os.ts';

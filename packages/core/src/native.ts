@@ -1,0 +1,74 @@
+/**
+ * The only module that loads the addon. Every native export is typed here;
+ * the rest of the package imports from this file, never from the addon.
+ * @internal
+ * @module
+ */
+import { createRequire } from 'node:module';
+
+/** (fd, events) pairs are written into an Int32Array owned by JS. */
+export interface NativeSelector {
+  add(fd: number, events: number): void;
+  modify(fd: number, events: number): void;
+  remove(fd: number): void;
+  /** Waits (timeoutMs < 0: forever) and returns how many pairs it wrote. */
+  select(timeoutMs: number): number;
+  setBuffer(buffer: Int32Array): void;
+  /** Calls `callback(errno)` once, on the JS thread, when something may be ready. */
+  arm(callback: (errno: number) => void): void;
+  disarm(): void;
+  close(): void;
+  readonly kernelFd: number;
+}
+
+export type NativeAddress = { host: string; port: number } | { path: string };
+
+export interface NativeSocketApi {
+  socket(family: number, type: number): number;
+  socketPair(type?: number): [number, number];
+  setBlocking(fd: number, blocking: boolean): void;
+  setIntOption(fd: number, level: number, name: number, value: number): void;
+  getIntOption(fd: number, level: number, name: number): number;
+  setLinger(fd: number, seconds: number): void;
+  bind(fd: number, family: number, hostOrPath: string, port: number): void;
+  listen(fd: number, backlog: number): void;
+  connect(fd: number, family: number, hostOrPath: string, port: number): boolean;
+  accept(fd: number): [number, NativeAddress] | null;
+  recv(fd: number, maxBytes: number): Buffer | null;
+  recvInto(fd: number, buf: Uint8Array): number | null;
+  recvFrom(fd: number, maxBytes: number): [Buffer, NativeAddress] | null;
+  send(fd: number, data: Uint8Array): number | null;
+  sendTo(fd: number, data: Uint8Array, family: number, hostOrPath: string, port: number): number | null;
+  shutdown(fd: number, how: number): void;
+  localAddress(fd: number): NativeAddress;
+  remoteAddress(fd: number): NativeAddress;
+  constants: Record<
+    | 'SOL_SOCKET' | 'SO_REUSEADDR' | 'SO_REUSEPORT' | 'SO_ERROR' | 'SO_SNDBUF' | 'SO_RCVBUF'
+    | 'IPPROTO_TCP' | 'TCP_NODELAY' | 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR',
+    number
+  >;
+}
+
+export interface NativeAddon {
+  NativeSelector: new (backend: string) => NativeSelector;
+  setErrorFactory(
+    factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
+  ): void;
+  raiseFdLimit(want?: number): number;
+  pipe(): [number, number];
+  closeFd(fd: number): void;
+  interruptAfter(delayMs: number, signal: number): void;
+  constants: Record<
+    | 'POLLIN' | 'POLLPRI' | 'POLLOUT' | 'POLLERR' | 'POLLHUP' | 'POLLNVAL' | 'POLLRDHUP'
+    | 'EPOLLIN' | 'EPOLLPRI' | 'EPOLLOUT' | 'EPOLLERR' | 'EPOLLHUP' | 'EPOLLRDHUP'
+    | 'EPOLLONESHOT' | 'EPOLLET' | 'EPOLLEXCLUSIVE' | 'FD_SETSIZE'
+    | 'AF_INET' | 'AF_INET6' | 'AF_UNIX' | 'SOCK_STREAM' | 'SOCK_DGRAM',
+    number
+  >;
+  socket: NativeSocketApi;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The loaded addon. */
+export const native = require('@iomux/native') as NativeAddon;

@@ -1,0 +1,514 @@
+import { abortError, codedError, invalidType, invalidValue, SystemError } from './errors.ts';
+import { Events, FD_SETSIZE, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
+import { native, type NativeSelector } from './native.ts';
+
+/** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
+export type FileLike = number | { fileno(): number };
+
+/** The readiness mechanisms iomux implements. */
+export type BackendName = 'select' | 'poll' | 'epoll';
+
+/**
+ * What `register()` returns and `select()` reports: the registered object,
+ * its fd, the interest mask (modifiers included) and the user's data.
+ * Keys are immutable; `modify()` replaces the key.
+ */
+export interface SelectorKey<T = unknown> {
+  /** What was passed to `register()`. */
+  readonly fileobj: FileLike;
+  /** The file descriptor. */
+  readonly fd: number;
+  /** The interest mask, modifiers included, as an unsigned 32-bit number. */
+  readonly events: number;
+  /** The data passed to `register()` or `modify()`. */
+  readonly data: T;
+}
+
+/** One ready fd: its key and the events that are ready (a non-negative mask). */
+export type Ready<T> = [key: SelectorKey<T>, events: number];
+
+/** Options for {@link Selector.wait}. */
+export interface WaitOptions {
+  /** Milliseconds to wait; `null`/`undefined`: forever; `0` or less: don't wait. */
+  timeoutMs?: number | null;
+  /** Aborting it rejects the pending wait with an `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** The contract every selector fulfils, whatever its backend. */
+export interface Selector<T = unknown> {
+  /** Which mechanism this selector uses. */
+  readonly backend: BackendName;
+  /** True once `close()` was called. */
+  readonly closed: boolean;
+  /** Starts watching `fileobj` for `events`; throws if it is already registered. */
+  register(fileobj: FileLike, events: number, data?: T): SelectorKey<T>;
+  /** Stops watching `fileobj` and returns its key; works after the fd was closed. */
+  unregister(fileobj: FileLike): SelectorKey<T>;
+  /** Changes the interest mask and data (omitted data becomes `undefined`, as in CPython). */
+  modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T>;
+  /** Waits for readiness, blocking the calling thread. */
+  select(timeoutMs?: number | null): Ready<T>[];
+  /** Waits for readiness without blocking the event loop. */
+  wait(options?: WaitOptions): Promise<Ready<T>[]>;
+  /** The key of a registered `fileobj`. */
+  getKey(fileobj: FileLike): SelectorKey<T>;
+  /** A live, read-only view: fd → key. */
+  getMap(): ReadonlyMap<number, SelectorKey<T>>;
+  /** Releases the kernel object; idempotent. Registered fds stay open. */
+  close(): void;
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void;
+}
+
+const closedError = () => codedError(Error, 'ERR_SELECTOR_CLOSED', 'The selector is closed');
+
+/** A live read-only view of a selector's fd → key map. */
+class KeyMapView<T> implements ReadonlyMap<number, SelectorKey<T>> {
+  readonly #map: Map<number, SelectorKey<T>>;
+  readonly #check: () => void;
+  constructor(map: Map<number, SelectorKey<T>>, check: () => void) {
+    this.#map = map;
+    this.#check = check;
+  }
+  get size(): number {
+    this.#check();
+    return this.#map.size;
+  }
+  get(fd: number): SelectorKey<T> | undefined {
+    this.#check();
+    return this.#map.get(fd);
+  }
+  has(fd: number): boolean {
+    this.#check();
+    return this.#map.has(fd);
+  }
+  forEach(cb: (key: SelectorKey<T>, fd: number, map: ReadonlyMap<number, SelectorKey<T>>) => void, thisArg?: unknown): void {
+    this.#check();
+    for (const [fd, key] of this.#map) cb.call(thisArg, key, fd, this);
+  }
+  entries(): MapIterator<[number, SelectorKey<T>]> {
+    this.#check();
+    return this.#map.entries();
+  }
+  keys(): MapIterator<number> {
+    this.#check();
+    return this.#map.keys();
+  }
+  values(): MapIterator<SelectorKey<T>> {
+    this.#check();
+    return this.#map.values();
+  }
+  [Symbol.iterator](): MapIterator<[number, SelectorKey<T>]> {
+    return this.entries();
+  }
+}
+
+interface PendingWait<T> {
+  resolve(ready: Ready<T>[]): void;
+  reject(err: unknown): void;
+  deadline: number; // performance.now() based; Infinity = forever
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * The machinery shared by every backend: the fd → key map, argument checks,
+ * errors, the result buffer and `wait()`. Subclasses only name a backend.
+ */
+export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIterable<Ready<T>[]> {
+  /** Which mechanism this selector uses. */
+  readonly backend: BackendName;
+  readonly #native: NativeSelector;
+  readonly #keys = new Map<number, SelectorKey<T>>();
+  readonly #view: KeyMapView<T>;
+  // (fd, events) pairs written by the addon; always room for every key.
+  #buffer = new Int32Array(2 * 16);
+  #closed = false;
+  #pending: PendingWait<T> | null = null;
+
+  protected constructor(backend: BackendName) {
+    this.backend = backend;
+    this.#native = new native.NativeSelector(backend);
+    this.#native.setBuffer(this.#buffer);
+    this.#view = new KeyMapView(this.#keys, () => this.#checkOpen());
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * The kernel object's fd (epoll's own fd), or -1 for select and poll,
+   * which keep no kernel object, and after `close()`.
+   */
+  fileno(): number {
+    return this.#closed ? -1 : this.#native.kernelFd;
+  }
+
+  /**
+   * Starts watching `fileobj`.
+   * @param fileobj - an fd or an object with `fileno()`
+   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`
+   * @param data - anything; returned in the key
+   * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE on
+   *   select/poll), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
+   *   `EPERM` for a regular file on epoll). A failed register leaves no key behind.
+   */
+  register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
+    this.#checkOpen();
+    const fd = this.#fdOf(fileobj, false);
+    const mask = this.#checkEvents(events);
+    if (this.#keys.has(fd)) {
+      throw codedError(Error, 'ERR_ALREADY_REGISTERED', `fd ${fd} is already registered`);
+    }
+    if (this.backend === 'select' && fd >= FD_SETSIZE) {
+      throw codedError(RangeError, 'ERR_FD_SETSIZE', `fd ${fd} is out of range for select() (FD_SETSIZE is ${FD_SETSIZE})`);
+    }
+    const key: SelectorKey<T> = Object.freeze({ fileobj, fd, events: mask, data: data as T });
+    // Bookkeeping first, system call second, roll back on failure.
+    this.#keys.set(fd, key);
+    try {
+      this.#native.add(fd, mask);
+    } catch (err) {
+      this.#keys.delete(fd);
+      throw err;
+    }
+    if (2 * this.#keys.size > this.#buffer.length) {
+      this.#buffer = new Int32Array(4 * this.#keys.size);
+      this.#native.setBuffer(this.#buffer);
+    }
+    return key;
+  }
+
+  /**
+   * Stops watching `fileobj` and returns its key. Works after the fd was
+   * closed (a closed {@link Socket} is found by identity).
+   * @throws `ERR_NOT_REGISTERED`
+   */
+  unregister(fileobj: FileLike): SelectorKey<T> {
+    this.#checkOpen();
+    const key = this.#keyOf(fileobj);
+    this.#keys.delete(key.fd);
+    this.#native.remove(key.fd);
+    return key;
+  }
+
+  /**
+   * Changes the interest mask and the data. Omitted `data` becomes
+   * `undefined`, as in CPython. With the same mask only the data changes and
+   * no system call is made, except for a mask with `ONESHOT`, where
+   * `modify()` is also how a fired fd is re-armed.
+   * @throws `ERR_NOT_REGISTERED`, argument errors, or a {@link SystemError}
+   */
+  modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
+    this.#checkOpen();
+    const old = this.#keyOf(fileobj);
+    const mask = this.#checkEvents(events);
+    if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);
+    const key: SelectorKey<T> = Object.freeze({ fileobj: old.fileobj, fd: old.fd, events: mask, data: data as T });
+    this.#keys.set(key.fd, key);
+    return key;
+  }
+
+  /**
+   * Waits until a registered fd is ready or the timeout passes, blocking the
+   * calling thread (timers and I/O of this thread's event loop wait too; use
+   * {@link wait} inside a Node program that must stay responsive).
+   * @param timeoutMs - `null`/`undefined`: forever; `0` or negative: poll without
+   *   blocking; fractions round up, so the wait never ends early
+   * @returns ready fds, each at most once; `[]` on timeout
+   */
+  select(timeoutMs?: number | null): Ready<T>[] {
+    this.#checkOpen();
+    return this.#collect(this.#native.select(toNativeTimeout(timeoutMs)));
+  }
+
+  /**
+   * Like {@link select} but never blocks the event loop: epoll hands its own
+   * fd to libuv; select and poll wait on a dedicated thread. Registrations
+   * changed while it is pending take effect in it; `close()` resolves it with
+   * `[]`; an aborted `signal` rejects it with an `AbortError`. Only one wait
+   * may be pending per selector (`ERR_WAIT_PENDING`).
+   */
+  wait(options?: WaitOptions): Promise<Ready<T>[]> {
+    let timeout: number;
+    let signal: AbortSignal | undefined;
+    try {
+      if (options !== undefined && (options === null || typeof options !== 'object')) {
+        throw invalidType('options', 'of type object', options);
+      }
+      timeout = toNativeTimeout(options?.timeoutMs);
+      signal = options?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw invalidType('options.signal', 'an instance of AbortSignal', signal);
+      }
+      this.#checkOpen();
+      if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING', 'A wait() is already pending on this selector');
+      if (signal?.aborted) throw abortError(signal);
+      const ready = this.select(0);
+      if (ready.length > 0 || timeout === 0) return Promise.resolve(ready);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<Ready<T>[]>((resolve, reject) => {
+      const pending: PendingWait<T> = {
+        resolve,
+        reject,
+        deadline: timeout < 0 ? Infinity : performance.now() + timeout,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+      };
+      this.#pending = pending;
+      if (signal) {
+        pending.onAbort = () => this.#finish(pending, abortError(signal));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      if (timeout >= 0) this.#startTimer(pending);
+      try {
+        this.#native.arm(this.#onReady);
+      } catch (err) {
+        this.#finish(pending, err);
+      }
+    });
+  }
+
+  /**
+   * Successive {@link wait} results, until the selector is closed.
+   * @example
+   * ```ts
+   * for await (const ready of sel) for (const [key, events] of ready) …
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<Ready<T>[]> {
+    while (!this.#closed) {
+      const ready = await this.wait();
+      if (this.#closed) return;
+      yield ready;
+    }
+  }
+
+  /**
+   * The key registered for `fileobj`.
+   * @throws `ERR_NOT_REGISTERED`
+   */
+  getKey(fileobj: FileLike): SelectorKey<T> {
+    this.#checkOpen();
+    return this.#keyOf(fileobj);
+  }
+
+  /** A live, read-only view of the registrations: fd → key. */
+  getMap(): ReadonlyMap<number, SelectorKey<T>> {
+    this.#checkOpen();
+    return this.#view;
+  }
+
+  /**
+   * Releases the kernel object (the epoll fd) and any wait thread. Registered
+   * fds are not closed. A pending {@link wait} resolves with `[]`. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const pending = this.#pending;
+    if (pending) this.#finish(pending, null, []);
+    this.#native.close();
+    this.#keys.clear();
+  }
+
+  /** Same as {@link close}, so TypeScript users can write `using sel = new EpollSelector()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // -- internals ---------------------------------------------------------
+
+  readonly #onReady = (errno: number): void => {
+    const pending = this.#pending;
+    if (!pending) return; // a late notification after the wait settled
+    if (errno !== 0) {
+      this.#finish(pending, new SystemError(-errno, this.backend));
+      return;
+    }
+    let ready: Ready<T>[];
+    try {
+      ready = this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return;
+    }
+    if (ready.length > 0) {
+      this.#finish(pending, null, ready);
+    } else {
+      // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
+      // meanwhile. Keep waiting.
+      this.#native.arm(this.#onReady);
+    }
+  };
+
+  #startTimer(pending: PendingWait<T>): void {
+    const left = pending.deadline - performance.now();
+    pending.timer = setTimeout(() => {
+      if (this.#pending !== pending) return;
+      // Timers may fire a fraction of a millisecond early; never end early.
+      if (pending.deadline - performance.now() > 0) {
+        this.#startTimer(pending);
+        return;
+      }
+      let ready: Ready<T>[];
+      try {
+        ready = this.select(0);
+      } catch (err) {
+        this.#finish(pending, err);
+        return;
+      }
+      this.#finish(pending, null, ready);
+    }, Math.max(1, Math.ceil(left)));
+  }
+
+  #finish(pending: PendingWait<T>, err: unknown, ready: Ready<T>[] = []): void {
+    if (this.#pending !== pending) return;
+    this.#pending = null;
+    if (pending.timer !== undefined) clearTimeout(pending.timer);
+    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+    if (!this.#closed) this.#native.disarm();
+    if (err !== null) pending.reject(err);
+    else pending.resolve(ready);
+  }
+
+  #collect(n: number): Ready<T>[] {
+    const out: Ready<T>[] = [];
+    const buf = this.#buffer;
+    for (let i = 0; i < n; i++) {
+      const key = this.#keys.get(buf[2 * i]!);
+      if (key !== undefined) out.push([key, buf[2 * i + 1]! >>> 0]);
+    }
+    return out;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+
+  #checkEvents(events: unknown): number {
+    if (typeof events !== 'number') throw invalidType('events', 'of type number', events);
+    if (!Number.isInteger(events) || events < -0x80000000 || events > 0xffffffff) {
+      throw invalidValue('events', 'must be a 32-bit integer mask', events);
+    }
+    const mask = events >>> 0;
+    if ((mask & ~KNOWN_BITS) !== 0) {
+      throw invalidValue('events', `has unknown bits (${formatEvents(mask & ~KNOWN_BITS)})`, events);
+    }
+    if ((mask & INTEREST_BITS) === 0) {
+      throw invalidValue('events', 'must include an interest bit (IN, PRI, OUT or RDHUP)', events);
+    }
+    if ((mask & Events.EDGE) !== 0 && this.backend !== 'epoll') {
+      throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);
+    }
+    return mask;
+  }
+
+  #fdOf(fileobj: unknown, lookup: true): number | SelectorKey<T>;
+  #fdOf(fileobj: unknown, lookup: false): number;
+  #fdOf(fileobj: unknown, lookup: boolean): number | SelectorKey<T> {
+    let fd: unknown = fileobj;
+    if (typeof fileobj === 'object' && fileobj !== null && typeof (fileobj as { fileno?: unknown }).fileno === 'function') {
+      fd = (fileobj as { fileno(): unknown }).fileno();
+      if (typeof fd === 'number' && fd < 0 && lookup) {
+        // A closed Socket answers -1: find it by identity among the keys.
+        for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
+      }
+    } else if (typeof fileobj !== 'number') {
+      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fileobj);
+    }
+    if (typeof fd !== 'number' || !Number.isInteger(fd)) {
+      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fd);
+    }
+    if (fd < 0 || fd > 0x7fffffff) throw invalidValue('fileobj', 'must be a file descriptor >= 0', fd);
+    return fd;
+  }
+
+  #keyOf(fileobj: FileLike): SelectorKey<T> {
+    const found = this.#fdOf(fileobj, true);
+    if (typeof found !== 'number') return found;
+    const key = this.#keys.get(found);
+    if (key === undefined) throw codedError(Error, 'ERR_NOT_REGISTERED', `fd ${found} is not registered`);
+    return key;
+  }
+}
+
+/** Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. */
+function toNativeTimeout(timeoutMs: unknown): number {
+  if (timeoutMs === undefined || timeoutMs === null) return -1;
+  if (typeof timeoutMs !== 'number') throw invalidType('timeoutMs', 'of type number', timeoutMs);
+  if (Number.isNaN(timeoutMs)) throw invalidValue('timeoutMs', 'must not be NaN', timeoutMs);
+  if (timeoutMs === Infinity) return -1;
+  return timeoutMs > 0 ? timeoutMs : 0;
+}
+
+/**
+ * `select(2)`: three fd bitmaps copied and scanned on every call: cost grows
+ * with the highest fd. Refuses fds ≥ {@link FD_SETSIZE} at `register()`.
+ * Cannot tell HUP or ERR from readiness; RDHUP is emulated. `wait()` uses a
+ * dedicated thread.
+ */
+export class SelectSelector<T = unknown> extends BaseSelector<T> {
+  constructor() {
+    super('select');
+  }
+}
+
+/**
+ * `poll(2)`: one `pollfd` array passed on every call: cost grows with the
+ * number of registered fds; no fd limit. `wait()` uses a dedicated thread.
+ */
+export class PollSelector<T = unknown> extends BaseSelector<T> {
+  constructor() {
+    super('poll');
+  }
+}
+
+/**
+ * `epoll(7)`: the interest list lives in the kernel; a wait costs O(ready
+ * fds). Supports `EDGE`. Refuses regular files (`EPERM`). `wait()` hands the
+ * epoll fd to libuv and needs no thread.
+ */
+export class EpollSelector<T = unknown> extends BaseSelector<T> {
+  constructor() {
+    super('epoll');
+  }
+}
+
+/** The best selector on this platform: {@link EpollSelector} on Linux. */
+export const DefaultSelector: typeof EpollSelector = EpollSelector;
+/** The type of {@link DefaultSelector} instances. */
+export type DefaultSelector<T = unknown> = EpollSelector<T>;
+
+const CLASSES = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector } as const;
+
+/** The backends this platform supports, best last (`['select', 'poll', 'epoll']` on Linux). */
+export function backends(): BackendName[] {
+  return process.platform === 'linux' ? ['select', 'poll', 'epoll'] : [];
+}
+
+/**
+ * A selector for `backend` (default: the best available).
+ * @throws `ERR_INVALID_ARG_VALUE` for an unknown name, `ERR_UNSUPPORTED` for one
+ *   this platform lacks
+ */
+export function createSelector<T = unknown>(backend: BackendName | 'default' = 'default'): Selector<T> & BaseSelector<T> {
+  if (backend === 'default') return new DefaultSelector<T>();
+  if (typeof backend !== 'string') throw invalidType('backend', 'of type string', backend);
+  if (!Object.hasOwn(CLASSES, backend)) {
+    throw invalidValue('backend', "must be one of 'select', 'poll', 'epoll' or 'default'", backend);
+  }
+  if (!backends().includes(backend)) {
+    throw codedError(Error, 'ERR_UNSUPPORTED', `The ${backend} backend is not available on ${process.platform}`);
+  }
+  return new CLASSES[backend]<T>();
+}
+
+

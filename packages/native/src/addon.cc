@@ -1,0 +1,173 @@
+// Module entry: per-environment state, errors, constants, and a few process
+// helpers (RLIMIT_NOFILE, pipes) that tests and examples need.
+#include "addon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "selector.h"
+
+namespace iomux::detail {
+
+EnvData& GetEnvData(Napi::Env env) { return *env.GetInstanceData<EnvData>(); }
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, int fd) {
+  EnvData& data = GetEnvData(env);
+  if (!data.error_factory.IsEmpty()) {
+    Napi::Value e = data.error_factory.Call(
+        {Napi::Number::New(env, -err), Napi::String::New(env, syscall),
+         fd >= 0 ? Napi::Number::New(env, fd) : env.Undefined()});
+    throw Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + std::strerror(err));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  throw e;
+}
+
+void ThrowTypeError(Napi::Env env, const char* code, const char* message) {
+  Napi::TypeError e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+void ThrowRangeError(Napi::Env env, const char* code, const char* message) {
+  Napi::RangeError e = Napi::RangeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) {
+    std::string msg = std::string("The \"") + name + "\" argument must be of type number";
+    ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", msg.c_str());
+  }
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+namespace {
+
+void SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "factory must be a function");
+  GetEnvData(info.Env()).error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+}
+
+// Raises the soft RLIMIT_NOFILE towards `want` (capped by the hard limit)
+// and returns the soft limit now in force.
+Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) ThrowErrno(info.Env(), errno, "getrlimit");
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    double want = info[0].As<Napi::Number>().DoubleValue();
+    rlim_t target = want > static_cast<double>(rl.rlim_max) ? rl.rlim_max : static_cast<rlim_t>(want);
+    if (target > rl.rlim_cur) {
+      rl.rlim_cur = target;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) ThrowErrno(info.Env(), errno, "setrlimit");
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(rl.rlim_cur));
+}
+
+// pipe2(O_CLOEXEC) -> [readFd, writeFd]; for tests and course code.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) ThrowErrno(info.Env(), errno, "pipe2");
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
+void CloseFd(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  // close(2) must not be retried on EINTR on Linux: the fd is already gone.
+  if (close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", fd);
+}
+
+// Sends `signal` to the calling thread after `delayMs`, from a helper thread.
+// Tests use it to interrupt a blocking select() on the JS thread itself
+// (a signal sent to the process may land on any of Node's threads).
+void InterruptAfter(const Napi::CallbackInfo& info) {
+  int delay = ArgInt(info, 0, "delayMs");
+  int sig = ArgInt(info, 1, "signal");
+  pthread_t target = pthread_self();
+  std::thread([=] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    pthread_kill(target, sig);
+  }).detach();
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* k, double v) { c.Set(k, Napi::Number::New(env, v)); };
+  set("POLLIN", POLLIN);
+  set("POLLPRI", POLLPRI);
+  set("POLLOUT", POLLOUT);
+  set("POLLERR", POLLERR);
+  set("POLLHUP", POLLHUP);
+  set("POLLNVAL", POLLNVAL);
+  set("POLLRDHUP", 0x2000);
+  set("EPOLLIN", EPOLLIN);
+  set("EPOLLPRI", EPOLLPRI);
+  set("EPOLLOUT", EPOLLOUT);
+  set("EPOLLERR", EPOLLERR);
+  set("EPOLLHUP", EPOLLHUP);
+  set("EPOLLRDHUP", EPOLLRDHUP);
+  set("EPOLLONESHOT", static_cast<uint32_t>(EPOLLONESHOT));
+  set("EPOLLET", static_cast<uint32_t>(EPOLLET));
+  set("EPOLLEXCLUSIVE", static_cast<uint32_t>(EPOLLEXCLUSIVE));
+  set("FD_SETSIZE", FD_SETSIZE);
+  set("AF_INET", AF_INET);
+  set("AF_INET6", AF_INET6);
+  set("AF_UNIX", AF_UNIX);
+  set("SOCK_STREAM", SOCK_STREAM);
+  set("SOCK_DGRAM", SOCK_DGRAM);
+  return c;
+}
+
+// Runs when the environment (process or Worker) exits, before finalizers:
+// stop waiter threads and close libuv handles and kernel objects, so a Worker
+// never exits with a live handle on its loop.
+void Cleanup(void* arg) {
+  EnvData* data = static_cast<EnvData*>(arg);
+  data->tearing_down = true;
+  auto live = data->live;  // Shutdown() erases from the set
+  for (SelectorCore* core : live) core->Shutdown();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  EnvData* data = new EnvData();
+  env.SetInstanceData(data);  // deleted by node-addon-api at teardown
+  uv_loop_t* loop = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &loop), exports);
+  data->loop = loop;
+  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Cleanup, data), exports);
+
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
+  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("interruptAfter", Napi::Function::New(env, InterruptAfter));
+  exports.Set("constants", Constants(env));
+  InitSelector(env, exports);
+  InitSocket(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace iomux::detail
+
+static Napi::Object InitIomux(Napi::Env env, Napi::Object exports) { return iomux::detail::Init(env, exports); }
+NODE_API_MODULE(iomux, InitIomux)

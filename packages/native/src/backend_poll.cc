@@ -1,0 +1,122 @@
+// poll(2): one dense array of struct pollfd handed to the kernel as is.
+//
+// Cost: O(n) per call in the number of registered fds (the kernel copies and
+// scans the whole array, and so do we to collect results); no fd limit.
+// Removal swaps the last entry into the hole, so the array stays dense.
+// ONESHOT is emulated: a reported fd is disarmed by negating its pollfd.fd,
+// which poll(2) skips entirely (not even ERR/HUP/NVAL are reported for it).
+#include <poll.h>
+
+#include <cerrno>
+#include <unordered_map>
+#include <vector>
+
+#include "backend.h"
+
+namespace iomux::detail {
+namespace {
+
+// poll(2) and iomux share bit values, so translation is the identity apart
+// from the modifiers, which poll(2) does not know.
+short ToPoll(uint32_t events) { return static_cast<short>(events & kInterestBits); }
+
+class PollBackend final : public Backend {
+ public:
+  const char* Name() const override { return "poll"; }
+
+  int Add(int fd, uint32_t events) override {
+    if (!FdIsOpen(fd)) return EBADF;
+    std::lock_guard<std::mutex> lock(mu_);
+    index_.emplace(fd, fds_.size());
+    fds_.push_back(pollfd{fd, ToPoll(events), 0});
+    interest_.push_back(events);
+    return 0;
+  }
+
+  int Modify(int fd, uint32_t events) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(fd);
+    if (it == index_.end()) return ENOENT;
+    pollfd& p = fds_[it->second];
+    p.fd = fd;  // re-arms a fired ONESHOT entry
+    p.events = ToPoll(events);
+    interest_[it->second] = events;
+    return 0;
+  }
+
+  int Remove(int fd) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(fd);
+    if (it == index_.end()) return ENOENT;
+    size_t i = it->second, last = fds_.size() - 1;
+    index_.erase(it);
+    if (i != last) {
+      fds_[i] = fds_[last];
+      interest_[i] = interest_[last];
+      index_[RealFd(fds_[i])] = i;
+    }
+    fds_.pop_back();
+    interest_.pop_back();
+    return 0;
+  }
+
+  int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
+    // Held across the call: only the JS thread waits here, and the waiter
+    // thread merely snapshots under the same lock.
+    std::lock_guard<std::mutex> lock(mu_);
+    Deadline deadline(timeout_ns);
+    int r;
+    for (;;) {
+      r = poll(fds_.data(), fds_.size(), ToKernelMs(deadline));
+      if (r > 0) break;
+      if (r == 0 && (deadline.forever() || deadline.RemainingNs() == 0)) return 0;
+      if (r < 0 && errno != EINTR) return -errno;
+    }
+    int n = 0;
+    for (size_t i = 0; i < fds_.size() && n < cap && r > 0; i++) {
+      pollfd& p = fds_[i];
+      if (p.revents == 0) continue;
+      r--;
+      uint32_t ready = FilterReady(static_cast<uint16_t>(p.revents), interest_[i]);
+      p.revents = 0;
+      if (ready == 0) continue;
+      out[2 * n] = p.fd;
+      out[2 * n + 1] = static_cast<int32_t>(ready);
+      n++;
+      if (interest_[i] & kOneshot) p.fd = -1 - p.fd;  // disarm until Modify()
+    }
+    return n;
+  }
+
+  int BlockUntilReady(int wake_fd) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      snapshot_.assign(fds_.begin(), fds_.end());
+    }
+    snapshot_.push_back(pollfd{wake_fd, POLLIN, 0});
+    int r;
+    do {
+      r = poll(snapshot_.data(), snapshot_.size(), -1);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    // Ready unless the waker is the only fd with news.
+    return (snapshot_.back().revents != 0 && r == 1) ? 0 : 1;
+  }
+
+ private:
+  static int RealFd(const pollfd& p) { return p.fd >= 0 ? p.fd : -1 - p.fd; }
+
+  std::vector<pollfd> fds_;
+  std::vector<uint32_t> interest_;  // parallel to fds_, modifiers included
+  std::unordered_map<int, size_t> index_;
+  std::vector<pollfd> snapshot_;  // the waiter thread's private copy
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakePollBackend(int* err) {
+  *err = 0;
+  return std::make_unique<PollBackend>();
+}
+
+}  // namespace iomux::detail

@@ -1,0 +1,191 @@
+// select(2): three bitmaps (read, write, except) of FD_SETSIZE bits.
+//
+// Cost: O(maxfd) per call: the master sets are copied into scratch sets
+// (the kernel overwrites its arguments) and scanned up to the highest
+// registered fd. Limit: an fd >= FD_SETSIZE (1024) cannot be represented;
+// FD_SET on one writes past the bitmap, so Add() refuses it before any FD_SET.
+// Mapping: IN and RDHUP watch the read set, OUT the write set, PRI the except
+// set. select(2) cannot tell HUP or ERR from readiness: a hung-up socket is
+// simply readable. RDHUP is emulated with a MSG_PEEK of one byte on readable
+// sockets, so it shows once unread data has been consumed. ONESHOT is
+// emulated by clearing the fd from the master sets once it is reported.
+#include <fcntl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend.h"
+
+namespace iomux::detail {
+namespace {
+
+struct Sets {
+  fd_set read, write, except;
+  void Clear() {
+    FD_ZERO(&read);
+    FD_ZERO(&write);
+    FD_ZERO(&except);
+  }
+};
+
+// The one place select's three sets are derived from event bits.
+void Arm(Sets& s, int fd, uint32_t events) {
+  if (events & (kIn | kRdhup)) FD_SET(fd, &s.read);
+  if (events & kOut) FD_SET(fd, &s.write);
+  if (events & kPri) FD_SET(fd, &s.except);
+}
+
+void Disarm(Sets& s, int fd) {
+  FD_CLR(fd, &s.read);
+  FD_CLR(fd, &s.write);
+  FD_CLR(fd, &s.except);
+}
+
+// ... and the one place they are turned back into event bits.
+uint32_t Revents(const Sets& s, int fd, uint32_t interest) {
+  uint32_t ev = 0;
+  if (FD_ISSET(fd, &s.read)) {
+    ev |= kIn;
+    if (interest & kRdhup) {
+      // A stream socket whose peer shut down its write side reads EOF.
+      char c;
+      if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) ev |= kRdhup;
+    }
+  }
+  if (FD_ISSET(fd, &s.write)) ev |= kOut;
+  if (FD_ISSET(fd, &s.except)) ev |= kPri;
+  return ev;
+}
+
+timeval ToTimeval(const Deadline& d) {
+  int64_t us = (d.RemainingNs() + 999) / 1000;  // round up: never wake early
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
+class SelectBackend final : public Backend {
+ public:
+  SelectBackend() {
+    master_.Clear();
+    std::memset(interest_, 0, sizeof interest_);
+    std::memset(registered_, 0, sizeof registered_);
+  }
+
+  const char* Name() const override { return "select"; }
+
+  int Add(int fd, uint32_t events) override {
+    if (fd < 0 || fd >= FD_SETSIZE) return EINVAL;  // callers check first; never FD_SET it
+    if (!FdIsOpen(fd)) return EBADF;
+    std::lock_guard<std::mutex> lock(mu_);
+    registered_[fd] = true;
+    interest_[fd] = events;
+    Arm(master_, fd, events);
+    if (fd > maxfd_) maxfd_ = fd;
+    return 0;
+  }
+
+  int Modify(int fd, uint32_t events) override {
+    if (fd < 0 || fd >= FD_SETSIZE || !registered_[fd]) return ENOENT;
+    std::lock_guard<std::mutex> lock(mu_);
+    Disarm(master_, fd);
+    Arm(master_, fd, events);  // also re-arms a fired ONESHOT fd
+    interest_[fd] = events;
+    return 0;
+  }
+
+  int Remove(int fd) override {
+    if (fd < 0 || fd >= FD_SETSIZE || !registered_[fd]) return ENOENT;
+    std::lock_guard<std::mutex> lock(mu_);
+    Disarm(master_, fd);
+    registered_[fd] = false;
+    interest_[fd] = 0;
+    while (maxfd_ >= 0 && !registered_[maxfd_]) maxfd_--;
+    return 0;
+  }
+
+  int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Deadline deadline(timeout_ns);
+    int n = 0;
+    // Closed fds are reported as NVAL (as poll does) instead of failing the
+    // whole call: select(2) says only "EBADF" and not which fd it was.
+    bool excluded_closed = false;
+    Sets armed = master_;
+    for (;;) {
+      scratch_ = armed;
+      timeval tv;
+      if (!deadline.forever()) tv = ToTimeval(deadline);
+      if (excluded_closed) tv = timeval{0, 0};  // we have results already
+      int r = select(maxfd_ + 1, &scratch_.read, &scratch_.write, &scratch_.except,
+                     deadline.forever() && !excluded_closed ? nullptr : &tv);
+      if (r > 0) break;
+      if (r == 0) {
+        if (excluded_closed || deadline.RemainingNs() == 0) return n;
+        continue;  // woke before our clock says the time is up
+      }
+      if (errno == EINTR) continue;
+      if (errno != EBADF || excluded_closed) return -errno;
+      for (int fd = 0; fd <= maxfd_; fd++) {
+        if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
+        Disarm(armed, fd);
+        if (n < cap) {
+          out[2 * n] = fd;
+          out[2 * n + 1] = static_cast<int32_t>(kNval);
+          n++;
+        }
+      }
+      excluded_closed = true;
+    }
+    for (int fd = 0; fd <= maxfd_ && n < cap; fd++) {
+      if (!registered_[fd]) continue;
+      uint32_t ready = FilterReady(Revents(scratch_, fd, interest_[fd]), interest_[fd]);
+      if (ready == 0) continue;
+      out[2 * n] = fd;
+      out[2 * n + 1] = static_cast<int32_t>(ready);
+      n++;
+      if (interest_[fd] & kOneshot) Disarm(master_, fd);
+    }
+    return n;
+  }
+
+  int BlockUntilReady(int wake_fd) override {
+    if (wake_fd >= FD_SETSIZE) return -EINVAL;
+    int nfds;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      block_ = master_;
+      nfds = (maxfd_ > wake_fd ? maxfd_ : wake_fd) + 1;
+    }
+    FD_SET(wake_fd, &block_.read);
+    int r;
+    do {
+      r = select(nfds, &block_.read, &block_.write, &block_.except, nullptr);
+    } while (r < 0 && errno == EINTR);
+    // EBADF (a registered fd was closed) is news for the JS thread, whose
+    // Wait() turns it into NVAL.
+    if (r < 0) return errno == EBADF ? 1 : -errno;
+    return (FD_ISSET(wake_fd, &block_.read) && r == 1) ? 0 : 1;
+  }
+
+ private:
+  static bool IsArmed(const Sets& s, int fd) {
+    return FD_ISSET(fd, &s.read) || FD_ISSET(fd, &s.write) || FD_ISSET(fd, &s.except);
+  }
+
+  Sets master_;
+  Sets scratch_;  // the JS thread's copy per call
+  Sets block_;    // the waiter thread's copy
+  uint32_t interest_[FD_SETSIZE];
+  bool registered_[FD_SETSIZE];
+  int maxfd_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeSelectBackend(int* err) {
+  *err = 0;
+  return std::make_unique<SelectBackend>();
+}
+
+}  // namespace iomux::detail

@@ -1,0 +1,420 @@
+// Raw BSD sockets, addressed by fd. The TypeScript Socket class owns the fd
+// and its lifetime; these functions are thin, EINTR-safe system calls.
+// Would-block is a normal result (null), never an exception.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+
+namespace iomux::detail {
+namespace {
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+// getaddrinfo's own error codes, as the libuv codes Node's errors use
+// (so util.getSystemErrorName() gives 'ENOTFOUND' and friends).
+int GaiToUv(int gai) {
+  switch (gai) {
+    case EAI_NONAME:
+      return UV_EAI_NONAME;
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+      return UV_EAI_NODATA;
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+      return UV_EAI_ADDRFAMILY;
+#endif
+    case EAI_AGAIN:
+      return UV_EAI_AGAIN;
+    case EAI_FAMILY:
+      return UV_EAI_FAMILY;
+    case EAI_MEMORY:
+      return UV_EAI_MEMORY;
+    case EAI_SERVICE:
+      return UV_EAI_SERVICE;
+    case EAI_SYSTEM:
+      return -errno;
+    default:
+      return UV_EAI_FAIL;
+  }
+}
+
+[[noreturn]] void ThrowGai(Napi::Env env, int gai, const std::string& host) {
+  EnvData& data = GetEnvData(env);
+  int uverr = GaiToUv(gai);
+  if (!data.error_factory.IsEmpty()) {
+    Napi::Value e = data.error_factory.Call({Napi::Number::New(env, uverr), Napi::String::New(env, "getaddrinfo"),
+                                             env.Undefined(), Napi::String::New(env, host)});
+    throw Napi::Error(env, e);
+  }
+  throw Napi::Error::New(env, std::string("getaddrinfo ") + gai_strerror(gai) + " " + host);
+}
+
+// (family, host-or-path, port) -> sockaddr. An empty host means "any".
+socklen_t ToSockaddr(const Napi::CallbackInfo& info, size_t at, sockaddr_storage* ss) {
+  Napi::Env env = info.Env();
+  int family = ArgInt(info, at, "family");
+  std::string where = info[at + 1].IsString() ? info[at + 1].As<Napi::String>().Utf8Value() : "";
+  std::memset(ss, 0, sizeof *ss);
+  if (family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(ss);
+    un->sun_family = AF_UNIX;
+    if (where.size() >= sizeof un->sun_path) {
+      ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "unix socket path is too long");
+    }
+    std::memcpy(un->sun_path, where.data(), where.size());
+    // An empty path asks for autobind; a leading NUL names the abstract
+    // namespace (no terminator); a filesystem path carries its NUL.
+    size_t extra = (!where.empty() && where[0] != '\0') ? 1 : 0;
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + where.size() + extra);
+  }
+  int port = ArgInt(info, at + 2, "port");
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    if (where.empty()) {
+      in->sin_addr.s_addr = htonl(INADDR_ANY);
+      return sizeof *in;
+    }
+    if (inet_pton(AF_INET, where.c_str(), &in->sin_addr) == 1) return sizeof *in;
+  } else if (family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (where.empty()) {
+      in6->sin6_addr = in6addr_any;
+      return sizeof *in6;
+    }
+    if (inet_pton(AF_INET6, where.c_str(), &in6->sin6_addr) == 1) return sizeof *in6;
+  } else {
+    ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "unknown address family");
+  }
+  // Not a numeric address: resolve it (blocking, like CPython's socket).
+  addrinfo hints{};
+  hints.ai_family = family;
+  addrinfo* res = nullptr;
+  int gai = getaddrinfo(where.c_str(), nullptr, &hints, &res);
+  if (gai != 0) ThrowGai(env, gai, where);
+  socklen_t len = static_cast<socklen_t>(res->ai_addrlen);
+  std::memcpy(ss, res->ai_addr, len);
+  freeaddrinfo(res);
+  if (family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(static_cast<uint16_t>(port));
+  } else {
+    reinterpret_cast<sockaddr_in6*>(ss)->sin6_port = htons(static_cast<uint16_t>(port));
+  }
+  return len;
+}
+
+Napi::Object FromSockaddr(Napi::Env env, const sockaddr_storage& ss, socklen_t len) {
+  Napi::Object o = Napi::Object::New(env);
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    o.Set("host", buf);
+    o.Set("port", ntohs(in->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    o.Set("host", buf);
+    o.Set("port", ntohs(in6->sin6_port));
+  } else {
+    auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    if (n > 0 && un->sun_path[0] != '\0') n = strnlen(un->sun_path, n);  // drop the trailing NUL
+    o.Set("path", std::string(un->sun_path, n));
+  }
+  return o;
+}
+
+// The bytes of any ArrayBufferView (Buffer, Uint8Array, ...).
+struct Bytes {
+  uint8_t* data;
+  size_t length;
+};
+
+Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i) {
+  napi_value v = info[i];
+  bool is_view = false;
+  napi_is_typedarray(info.Env(), v, &is_view);
+  if (!is_view) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array");
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value ab;
+  size_t offset;
+  NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset),
+                       (Bytes{nullptr, 0}));
+  size_t elem = Napi::TypedArray(info.Env(), v).ElementSize();
+  return Bytes{static_cast<uint8_t*>(data), length * elem};
+}
+
+Napi::Value Socket(const Napi::CallbackInfo& info) {
+  int family = ArgInt(info, 0, "family"), type = ArgInt(info, 1, "type");
+  int fd = socket(family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(info.Env(), errno, "socket");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int type = info.Length() > 0 ? ArgInt(info, 0, "type") : SOCK_STREAM;
+  int fds[2];
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) ThrowErrno(info.Env(), errno, "socketpair");
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
+void SetBlocking(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  bool blocking = info[1].ToBoolean();
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) ThrowErrno(info.Env(), errno, "fcntl", fd);
+  int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
+  if (want != flags && fcntl(fd, F_SETFL, want) < 0) ThrowErrno(info.Env(), errno, "fcntl", fd);
+}
+
+void SetIntOption(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd"), level = ArgInt(info, 1, "level"), name = ArgInt(info, 2, "name");
+  int value = ArgInt(info, 3, "value");
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0) ThrowErrno(info.Env(), errno, "setsockopt", fd);
+}
+
+Napi::Value GetIntOption(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd"), level = ArgInt(info, 1, "level"), name = ArgInt(info, 2, "name");
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, level, name, &value, &len) != 0) ThrowErrno(info.Env(), errno, "getsockopt", fd);
+  return Napi::Number::New(info.Env(), value);
+}
+
+// SO_LINGER: seconds < 0 turns lingering off; 0 makes close() send a RST.
+void SetLinger(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd"), seconds = ArgInt(info, 1, "seconds");
+  linger l{seconds >= 0 ? 1 : 0, seconds >= 0 ? seconds : 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) != 0) ThrowErrno(info.Env(), errno, "setsockopt", fd);
+}
+
+void Bind(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  sockaddr_storage ss;
+  socklen_t len = ToSockaddr(info, 1, &ss);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) ThrowErrno(info.Env(), errno, "bind", fd);
+}
+
+void Listen(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd"), backlog = ArgInt(info, 1, "backlog");
+  if (listen(fd, backlog) != 0) ThrowErrno(info.Env(), errno, "listen", fd);
+}
+
+// true: connected; false: in progress (non-blocking socket).
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  sockaddr_storage ss;
+  socklen_t len = ToSockaddr(info, 1, &ss);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return Napi::Boolean::New(env, true);
+  if (errno == EINPROGRESS) return Napi::Boolean::New(env, false);
+  if (errno != EINTR) ThrowErrno(env, errno, "connect", fd);
+  // An interrupted blocking connect goes on in the background; calling
+  // connect() again would say EALREADY. Wait for it to finish instead.
+  pollfd p{fd, POLLOUT, 0};
+  while (poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) ThrowErrno(env, errno, "poll", fd);
+  }
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) ThrowErrno(env, errno, "getsockopt", fd);
+  if (err) ThrowErrno(env, err, "connect", fd);
+  return Napi::Boolean::New(env, true);
+}
+
+// -> [fd, address] or null when no connection is waiting.
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  sockaddr_storage ss;
+  socklen_t len;
+  int cfd;
+  for (;;) {
+    len = sizeof ss;
+    cfd = accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+    if (cfd >= 0) break;
+    if (errno == EINTR || errno == ECONNABORTED) continue;  // a peer gave up while queued: next one
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "accept", fd);
+  }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, cfd);
+  a.Set(1u, FromSockaddr(env, ss, len));
+  return a;
+}
+
+// recv into a scratch buffer, then copy exactly what arrived, so a large
+// maxBytes costs no large allocation per call.
+Napi::Value Recv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  int max = ArgInt(info, 1, "maxBytes");
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < static_cast<size_t>(max)) scratch.resize(max);
+  ssize_t n;
+  do {
+    n = recv(fd, scratch.data(), max, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "recv", fd);
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, scratch.data(), n);
+}
+
+Napi::Value RecvInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  Bytes b = ArgBytes(info, 1);
+  ssize_t n;
+  do {
+    n = recv(fd, b.data, b.length, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "recv", fd);
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// -> [Buffer, address] or null.
+Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  int max = ArgInt(info, 1, "maxBytes");
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < static_cast<size_t>(max)) scratch.resize(max);
+  sockaddr_storage ss;
+  socklen_t len;
+  ssize_t n;
+  do {
+    len = sizeof ss;
+    n = recvfrom(fd, scratch.data(), max, 0, reinterpret_cast<sockaddr*>(&ss), &len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "recvfrom", fd);
+  }
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Buffer<uint8_t>::Copy(env, scratch.data(), n));
+  a.Set(1u, FromSockaddr(env, ss, len));
+  return a;
+}
+
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  Bytes b = ArgBytes(info, 1);
+  ssize_t n;
+  // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
+  do {
+    n = send(fd, b.data, b.length, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "send", fd);
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  Bytes b = ArgBytes(info, 1);
+  sockaddr_storage ss;
+  socklen_t len = ToSockaddr(info, 2, &ss);
+  ssize_t n;
+  do {
+    n = sendto(fd, b.data, b.length, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (WouldBlock(errno)) return env.Null();
+    ThrowErrno(env, errno, "sendto", fd);
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+void Shutdown(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd"), how = ArgInt(info, 1, "how");
+  if (shutdown(fd, how) != 0) ThrowErrno(info.Env(), errno, "shutdown", fd);
+}
+
+Napi::Value SockName(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) ThrowErrno(info.Env(), errno, "getsockname", fd);
+  return FromSockaddr(info.Env(), ss, len);
+}
+
+Napi::Value PeerName(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) ThrowErrno(info.Env(), errno, "getpeername", fd);
+  return FromSockaddr(info.Env(), ss, len);
+}
+
+}  // namespace
+
+void InitSocket(Napi::Env env, Napi::Object exports) {
+  Napi::Object s = Napi::Object::New(env);
+  s.Set("socket", Napi::Function::New(env, Socket));
+  s.Set("socketPair", Napi::Function::New(env, SocketPair));
+  s.Set("setBlocking", Napi::Function::New(env, SetBlocking));
+  s.Set("setIntOption", Napi::Function::New(env, SetIntOption));
+  s.Set("getIntOption", Napi::Function::New(env, GetIntOption));
+  s.Set("setLinger", Napi::Function::New(env, SetLinger));
+  s.Set("bind", Napi::Function::New(env, Bind));
+  s.Set("listen", Napi::Function::New(env, Listen));
+  s.Set("connect", Napi::Function::New(env, Connect));
+  s.Set("accept", Napi::Function::New(env, Accept));
+  s.Set("recv", Napi::Function::New(env, Recv));
+  s.Set("recvInto", Napi::Function::New(env, RecvInto));
+  s.Set("recvFrom", Napi::Function::New(env, RecvFrom));
+  s.Set("send", Napi::Function::New(env, Send));
+  s.Set("sendTo", Napi::Function::New(env, SendTo));
+  s.Set("shutdown", Napi::Function::New(env, Shutdown));
+  s.Set("localAddress", Napi::Function::New(env, SockName));
+  s.Set("remoteAddress", Napi::Function::New(env, PeerName));
+  Napi::Object c = Napi::Object::New(env);
+  auto set = [&](const char* k, int v) { c.Set(k, Napi::Number::New(env, v)); };
+  set("SOL_SOCKET", SOL_SOCKET);
+  set("SO_REUSEADDR", SO_REUSEADDR);
+  set("SO_REUSEPORT", SO_REUSEPORT);
+  set("SO_ERROR", SO_ERROR);
+  set("SO_SNDBUF", SO_SNDBUF);
+  set("SO_RCVBUF", SO_RCVBUF);
+  set("IPPROTO_TCP", IPPROTO_TCP);
+  set("TCP_NODELAY", TCP_NODELAY);
+  set("SHUT_RD", SHUT_RD);
+  set("SHUT_WR", SHUT_WR);
+  set("SHUT_RDWR", SHUT_RDWR);
+  s.Set("constants", c);
+  exports.Set("socket", s);
+}
+
+}  // namespace iomux::detail
