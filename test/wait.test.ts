@@ -1,0 +1,165 @@
+// wait(): the event loop keeps running while any backend waits.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Events, createSelector } from '@iomux/core';
+import { readyMap, rejectsCode, sleep, testBackends, withScope } from './helpers.ts';
+
+const { IN, OUT } = Events;
+
+for (const b of testBackends()) {
+  const t = (name: string, body: Parameters<typeof withScope>[0]) => test(`${b}: ${name}`, () => withScope(body));
+
+  t('timers tick while a 300 ms wait is pending', async (s) => {
+    const sel = s.selector(b);
+    const [a] = s.pair();
+    sel.register(a, IN);
+    let ticks = 0;
+    let immediates = 0;
+    const iv = setInterval(() => ticks++, 10);
+    setImmediate(() => immediates++);
+    const t0 = performance.now();
+    const ready = await sel.wait({ timeoutMs: 300 });
+    clearInterval(iv);
+    assert.equal(ready, []);
+    assert.ok(performance.now() - t0 >= 300, 'the wait never ends early');
+    assert.ok(ticks >= 5, `the interval ticked ${ticks} times during the wait`);
+    assert.is(immediates, 1);
+  });
+
+  t('resolves with the ready fds when a peer writes later', async (s) => {
+    const sel = s.selector<string>(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN, 'a');
+    setTimeout(() => c.send('x'), 20);
+    const ready = await sel.wait();
+    assert.is(ready.length, 1);
+    assert.is(ready[0]![0].data, 'a');
+    assert.is(ready[0]![1], IN);
+  });
+
+  t('wait({timeoutMs: 0}) does not wait; ready fds resolve at once', async (s) => {
+    const sel = s.selector(b);
+    const [a] = s.pair();
+    sel.register(a, OUT);
+    assert.is(readyMap(await sel.wait({ timeoutMs: 0 })).get(a.fileno()), OUT);
+    sel.modify(a, IN);
+    assert.equal(await sel.wait({ timeoutMs: 0 }), []);
+  });
+
+  t('register, modify and unregister during a pending wait take effect in it', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    const [d, e] = s.pair();
+    // register: a new fd with data waiting is reported by the pending wait
+    let p = sel.wait({ timeoutMs: 5000 });
+    await sleep(20);
+    c.send('x');
+    await sleep(10);
+    sel.register(a, IN);
+    assert.is(readyMap(await p).get(a.fileno()), IN);
+    a.recv(10);
+    // modify: IN (idle) -> OUT (ready)
+    p = sel.wait({ timeoutMs: 5000 });
+    await sleep(20);
+    sel.modify(a, OUT);
+    assert.is(readyMap(await p).get(a.fileno()), OUT);
+    // unregister: a removed fd is not reported, others are
+    sel.modify(a, IN);
+    sel.register(d, IN);
+    p = sel.wait({ timeoutMs: 5000 });
+    await sleep(20);
+    sel.unregister(a);
+    c.send('y');
+    await sleep(20);
+    e.send('z');
+    const m = readyMap(await p);
+    assert.not.ok(m.has(a.fileno()));
+    assert.is(m.get(d.fileno()), IN);
+  });
+
+  t('close() during a pending wait resolves it with []', async (s) => {
+    const sel = createSelector(b);
+    const [a] = s.pair();
+    sel.register(a, IN);
+    const p = sel.wait();
+    setTimeout(() => sel.close(), 20);
+    assert.equal(await p, []);
+    assert.ok(sel.closed);
+  });
+
+  t('an aborted signal rejects with AbortError, before or during the wait', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    const ac = new AbortController();
+    const p = sel.wait({ signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('enough')), 20);
+    const err = await rejectsCode(p, 'ABORT_ERR');
+    assert.is(err.name, 'AbortError');
+    assert.is((err.cause as Error).message, 'enough');
+    await rejectsCode(sel.wait({ signal: AbortSignal.abort() }), 'ABORT_ERR');
+    // the selector still works afterwards
+    c.send('x');
+    assert.is(readyMap(await sel.wait({ timeoutMs: 2000 })).get(a.fileno()), IN);
+  });
+
+  t('a second concurrent wait() rejects with ERR_WAIT_PENDING; the first carries on', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    const first = sel.wait({ timeoutMs: 5000 });
+    await rejectsCode(sel.wait(), 'ERR_WAIT_PENDING');
+    c.send('x');
+    assert.is(readyMap(await first).get(a.fileno()), IN);
+  });
+
+  t('bad options reject, never throw synchronously', async (s) => {
+    const sel = s.selector(b);
+    await rejectsCode(sel.wait({ timeoutMs: 'soon' as never }), 'ERR_INVALID_ARG_TYPE');
+    await rejectsCode(sel.wait({ timeoutMs: NaN }), 'ERR_INVALID_ARG_VALUE');
+    await rejectsCode(sel.wait({ signal: {} as never }), 'ERR_INVALID_ARG_TYPE');
+    await rejectsCode(sel.wait(42 as never), 'ERR_INVALID_ARG_TYPE');
+  });
+
+  t('for await: successive results, ended by close()', async (s) => {
+    const sel = createSelector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    a.setBlocking(false);
+    let batches = 0;
+    setTimeout(() => c.send('1'), 10);
+    for await (const ready of sel) {
+      assert.is(ready.length, 1);
+      while (a.recv(100) !== null);
+      if (++batches === 3) setTimeout(() => sel.close(), 10);
+      else setTimeout(() => c.send('more'), 10);
+    }
+    assert.is(batches, 3);
+  });
+
+  t('ONESHOT under wait(): reported once; re-armed by modify()', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN | Events.ONESHOT);
+    c.send('x');
+    assert.is((await sel.wait({ timeoutMs: 2000 })).length, 1);
+    assert.equal(await sel.wait({ timeoutMs: 50 }), []);
+    sel.modify(a, IN | Events.ONESHOT);
+    assert.is((await sel.wait({ timeoutMs: 2000 })).length, 1);
+  });
+
+  t('many round trips through wait() with a ping-pong', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    a.setBlocking(false);
+    sel.register(a, IN);
+    for (let i = 0; i < 500; i++) {
+      setImmediate(() => c.send('p'));
+      const ready = await sel.wait({ timeoutMs: 5000 });
+      assert.is(ready.length, 1);
+      assert.is(a.recv(10)?.toString(), 'p');
+    }
+  });
+}
+
+test.run();
