@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+// epoll-edge-echo: an echo server in level- or edge-triggered mode.
+//
+// Level-triggered (--mode level, the default everywhere): the selector
+// reports a socket as long as it is readable/writable. Read once per report;
+// if data is left, you will hear about it again.
+//
+// Edge-triggered (--mode edge, epoll only): EPOLLET reports a socket when it
+// *becomes* readable/writable, once. So every report must be drained: read
+// until recv() returns null (EAGAIN), accept until accept() returns null,
+// write until send() returns null or the queue is empty. Stop early and the
+// rest waits silently, possibly forever, because no new edge will come.
+// In exchange, a socket is registered once, for IN and OUT, and never
+// modified again.
+//
+// Mirrors the classic epoll echo servers (register with EPOLLIN | EPOLLET,
+// read until EAGAIN, switch to EPOLLOUT to echo back), with their flaws
+// fixed: the send loop that spun on a full buffer, unbounded buffering,
+// resets and half-closes.
+//
+//   node examples/epoll-edge-echo.mjs --mode edge --port 10000
+import { FD_SETSIZE, SystemError, constants } from '@iomux/core';
+import { announce, intFlag, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+
+const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLET } = constants.epoll;
+
+const NAME = 'epoll-edge-echo';
+const args = serverArgs(
+  NAME,
+  { mode: { type: 'string', default: 'level' }, 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } },
+  '[--mode level|edge] [--max-pending BYTES]',
+);
+const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
+if (args.mode !== 'level' && args.mode !== 'edge') {
+  console.error(`${NAME}: --mode must be level or edge, got ${args.mode}`);
+  process.exit(2);
+}
+const EDGE = args.mode === 'edge';
+
+const ep = openSelector(args.backend); // the only backend-specific line
+const server = listenTcp(args.host, args.port);
+try {
+  ep.register(server, EDGE ? EPOLLIN | EPOLLET : EPOLLIN);
+} catch (err) {
+  if (err.code !== 'ERR_UNSUPPORTED') throw err;
+  // select() and poll() have no edge-triggered mode: they report levels only.
+  console.error(`${NAME}: --mode edge needs the epoll backend; ${ep.backend} is level-triggered only (use --backend epoll, or --mode level)`);
+  ep.close();
+  server.close();
+  process.exit(2);
+}
+
+// Interest masks. In edge mode a connection watches IN and OUT from the
+// start: an OUT edge arrives only when a full send buffer drains, so it
+// costs nothing while we have nothing to send.
+const WATCH_READ = EDGE ? EPOLLIN | EPOLLOUT | EPOLLET : EPOLLIN;
+const WATCH_BOTH = EDGE ? WATCH_READ : EPOLLIN | EPOLLOUT;
+const WATCH_WRITE = EDGE ? WATCH_READ : EPOLLOUT;
+
+const connections = new Map(); // fd -> { sock, chunks: Buffer[], bytes, eof }
+
+function close(c) {
+  ep.unregister(c.sock);
+  c.sock.close();
+  connections.delete(c.fd);
+}
+
+function acceptAll() {
+  // Edge mode: several connections may share one edge, so loop until null.
+  // (Harmless and cheaper in level mode too.)
+  for (;;) {
+    let accepted;
+    try {
+      accepted = server.accept();
+    } catch (err) {
+      if (!(err instanceof SystemError)) throw err;
+      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      return;
+    }
+    if (accepted === null) return;
+    const [sock] = accepted;
+    sock.setBlocking(false); // edge mode requires it: a blocking read would hang the loop
+    try {
+      ep.register(sock, WATCH_READ);
+    } catch (err) {
+      if (err.code !== 'ERR_FD_SETSIZE') throw err; // select's fd_set ends at FD_SETSIZE
+      sock.close();
+      warnOnce('fdsetsize', `${NAME}: refusing connections with fd >= FD_SETSIZE (${FD_SETSIZE}); the select backend cannot watch them`);
+      continue;
+    }
+    connections.set(sock.fileno(), { fd: sock.fileno(), sock, chunks: [], bytes: 0, eof: false });
+  }
+}
+
+// Returns false if the connection was closed (a reset: ECONNRESET/EPIPE).
+function guarded(c, fn) {
+  try {
+    fn();
+    return true;
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    close(c);
+    return false;
+  }
+}
+
+// Sends until the queue is empty or send() returns null (EAGAIN).
+// Returns true if everything queued was sent.
+function flush(c) {
+  while (c.chunks.length > 0) {
+    const n = c.sock.send(c.chunks[0]);
+    if (n === null) return false;
+    c.bytes -= n;
+    if (n < c.chunks[0].length) c.chunks[0] = c.chunks[0].subarray(n);
+    else c.chunks.shift();
+  }
+  return true;
+}
+
+function onReadable(c) {
+  // Level: one recv per report. Edge: recv until null, echoing as we go so
+  // the queue stays small.
+  do {
+    const data = c.sock.recv(64 * 1024);
+    if (data === null) break; // EAGAIN: drained (the edge is consumed)
+    if (data.length === 0) {
+      c.eof = true; // EOF: no more input; echo the rest, then close
+      break;
+    }
+    c.chunks.push(data);
+    c.bytes += data.length;
+    flush(c);
+    if (c.bytes > MAX_PENDING) {
+      warnOnce('max-pending', `${NAME}: dropping a peer that does not read its echo (more than ${MAX_PENDING} bytes pending)`);
+      close(c);
+      return;
+    }
+  } while (EDGE);
+  afterIo(c);
+}
+
+function onWritable(c) {
+  flush(c);
+  afterIo(c);
+}
+
+// Decides what to watch next. In edge mode nothing changes: we are already
+// watching everything, and an edge will come when there is something to do.
+function afterIo(c) {
+  const empty = c.chunks.length === 0;
+  if (empty && c.eof) return close(c); // half-closed and fully echoed: done
+  if (EDGE) return;
+  // Level mode: ask for OUT only while something waits to be sent, or every
+  // call would report the (almost always) writable socket and the loop spin.
+  if (c.eof) ep.modify(c.sock, WATCH_WRITE);
+  else ep.modify(c.sock, empty ? WATCH_READ : WATCH_BOTH); // same mask: no system call
+}
+
+const state = stopOnSignals();
+announce(server, ep);
+// select()/epoll_wait() block the thread; signal handlers run between calls,
+// so wait at most 250 ms and yield to Node's event loop after each call.
+while (!state.stopping) {
+  for (const [key, events] of ep.select(250)) {
+    if (key.fileobj === server) {
+      acceptAll();
+      continue;
+    }
+    const c = connections.get(key.fd);
+    if (!c) continue; // closed earlier in this batch
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      close(c); // reset or failed: the peer is gone both ways
+      continue;
+    }
+    if (events & EPOLLIN && !guarded(c, () => onReadable(c))) continue;
+    if (events & EPOLLOUT && connections.has(c.fd)) guarded(c, () => onWritable(c));
+  }
+  await turn();
+}
+
+for (const c of [...connections.values()]) close(c);
+ep.close();
+server.close();

@@ -1,0 +1,73 @@
+// The echo examples, run as child processes on every backend they support:
+// 50 concurrent clients (1 B .. 1 MiB) get every byte back in order, clients
+// that vanish mid-send do not disturb the others, the server closes what it
+// accepted, and it exits with code 0 on SIGINT/SIGTERM.
+import { test } from 'uvu';
+import * as net from 'node:net';
+import { raiseFdLimit } from '@iomux/core';
+import { testBackends } from '../helpers.ts';
+import { assert, echoOnce, echoSizes, eventually, killAll, startExample, vanishMidSend } from './harness.ts';
+
+const servers: { name: string; extra: string[]; backends: string[] }[] = [
+  { name: 'echo-queue', extra: [], backends: ['select', 'poll', 'epoll'] },
+  { name: 'poll-flags', extra: [], backends: ['select', 'poll', 'epoll'] },
+  { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: ['select', 'poll', 'epoll'] },
+  { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: ['epoll'] },
+];
+
+test.after(killAll);
+
+for (const { name, extra, backends } of servers) {
+  for (const backend of testBackends().filter((b) => backends.includes(b))) {
+    const label = `${name}${extra.length ? ' ' + extra.join(' ') : ''} on ${backend}`;
+
+    test(`${label}: 50 concurrent clients get every byte back; vanishing clients disturb no one`, async () => {
+      const srv = await startExample(name, ['--backend', backend, '--port', '0', ...extra]);
+      try {
+        assert.is(srv.backend, backend);
+        assert.is(srv.host, '127.0.0.1');
+        const idle = srv.fdCount();
+        const sizes = echoSizes();
+        const clients = sizes.map((size, i) =>
+          echoOnce(srv.port, size, { halfClose: i % 3 === 0, piece: i % 4 === 1 ? 4096 : undefined }),
+        );
+        const vandals = [
+          vanishMidSend(srv.port, 1 << 20, 'reset'),
+          vanishMidSend(srv.port, 256 * 1024, 'close'),
+          vanishMidSend(srv.port, 64 * 1024, 'reset'),
+        ];
+        await Promise.all([...clients, ...vandals]);
+        await echoOnce(srv.port, 1000); // still serving afterwards
+        // Every connection it accepted is closed again.
+        const settled = await eventually(() => srv.fdCount() === idle);
+        assert.ok(settled, `server fds: ${srv.fdCount()}, idle: ${idle}`);
+        const { code, signal } = await srv.stop('SIGINT');
+        assert.is(signal, null, 'exits by itself, not killed by the signal');
+        assert.is(code, 0, `exit code (stderr: ${srv.stderr()})`);
+        assert.is(srv.stderr(), '', 'nothing on stderr');
+      } finally {
+        await srv.stop('SIGKILL');
+      }
+    });
+
+    test(`${label}: SIGTERM with connections open exits 0`, async () => {
+      const srv = await startExample(name, ['--backend', backend, '--port', '0', ...extra]);
+      const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+      sock.on('error', () => {});
+      try {
+        await new Promise((r) => sock.once('connect', r));
+        await echoOnce(srv.port, 10);
+        const ended = new Promise((r) => sock.once('close', r));
+        const { code, signal } = await srv.stop('SIGTERM');
+        assert.is(signal, null);
+        assert.is(code, 0);
+        await ended; // the server closed the connection it held
+      } finally {
+        sock.destroy();
+        await srv.stop('SIGKILL');
+      }
+    });
+  }
+}
+
+test.run();
