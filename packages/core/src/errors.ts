@@ -63,7 +63,10 @@ export type ErrorCode =
   | 'ERR_SOCKET_BAD_PORT';
 
 /** An Error (or TypeError / RangeError) carrying one of the {@link ErrorCode}s. */
-export type CodedError<E extends Error = Error> = E & { readonly code: ErrorCode };
+export type CodedError<E extends Error = Error> = E & {
+  /** Which error this is; stable across releases. */
+  readonly code: ErrorCode;
+};
 
 /** @internal */
 export function codedError<E extends Error>(

@@ -56,24 +56,40 @@ export const KNOWN_BITS =
 export const constants = Object.freeze({
   /** `poll(2)` names. */
   poll: Object.freeze({
+    /** Readable. */
     POLLIN: native.constants.POLLIN,
+    /** Urgent data. */
     POLLPRI: native.constants.POLLPRI,
+    /** Writable. */
     POLLOUT: native.constants.POLLOUT,
+    /** Error (always reported). */
     POLLERR: native.constants.POLLERR,
+    /** Hang-up (always reported). */
     POLLHUP: native.constants.POLLHUP,
+    /** fd not open (always reported). */
     POLLNVAL: native.constants.POLLNVAL,
+    /** Peer shut down writing. */
     POLLRDHUP: native.constants.POLLRDHUP,
   }),
   /** `epoll(7)` names. `EPOLLEXCLUSIVE` is listed for reference; iomux does not accept it. */
   epoll: Object.freeze({
+    /** Readable. */
     EPOLLIN: native.constants.EPOLLIN,
+    /** Urgent data. */
     EPOLLPRI: native.constants.EPOLLPRI,
+    /** Writable. */
     EPOLLOUT: native.constants.EPOLLOUT,
+    /** Error (always reported). */
     EPOLLERR: native.constants.EPOLLERR,
+    /** Hang-up (always reported). */
     EPOLLHUP: native.constants.EPOLLHUP,
+    /** Peer shut down writing. */
     EPOLLRDHUP: native.constants.EPOLLRDHUP,
+    /** Report once, then disarm. */
     EPOLLONESHOT: native.constants.EPOLLONESHOT,
+    /** Edge-triggered. */
     EPOLLET: native.constants.EPOLLET,
+    /** Wake one waiter (not accepted by iomux). */
     EPOLLEXCLUSIVE: native.constants.EPOLLEXCLUSIVE,
   }),
 });

@@ -1,9 +1,15 @@
 import { abortError, codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { Events, FD_SETSIZE, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+import type { Socket } from './socket.ts';
 
 /** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
-export type FileLike = number | { fileno(): number };
+export type FileLike =
+  | number
+  | {
+      /** The object's file descriptor (-1 once closed, for a {@link Socket}). */
+      fileno(): number;
+    };
 
 /** The readiness mechanisms iomux implements. */
 export type BackendName = 'select' | 'poll' | 'epoll';

@@ -6,7 +6,17 @@ const C = native.constants;
 const SC = sock.constants;
 
 /** An internet address (`host` may be a name; it is resolved) or a unix socket path. */
-export type Address = { host: string; port: number } | { path: string };
+export type Address =
+  | {
+      /** An IPv4/IPv6 address or a name to resolve; `''` binds to every address. */
+      host: string;
+      /** A TCP/UDP port, 0 to 65535 (0: let the kernel pick, for `bind()`). */
+      port: number;
+    }
+  | {
+      /** A filesystem path; a leading NUL names Linux's abstract namespace. */
+      path: string;
+    };
 /** Socket address families. */
 export type SocketFamily = 'inet' | 'inet6' | 'unix';
 /** Socket types. */
