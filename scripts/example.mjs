@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Runs one of the course examples: `pnpm example NAME [flags...]` runs
+// examples/NAME.mjs with the remaining flags, in this same process (so
+// Ctrl-C and SIGTERM reach the example directly, and its ready line goes to
+// stdout). Without a name, or with an unknown one, lists the examples and
+// exits 1.
+import { readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+
+const dir = fileURLToPath(new URL('../examples/', import.meta.url));
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith('.mjs'))
+  .map((f) => f.slice(0, -'.mjs'.length))
+  .sort();
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || !names.includes(name)) {
+  if (name) console.error(`unknown example: ${name}`);
+  console.error(`usage: pnpm example NAME [--backend select|poll|epoll] [--port N] [flags...]`);
+  console.error(`examples (see examples/README.md):\n${names.map((n) => `  ${n}`).join('\n')}`);
+  process.exit(1);
+}
+
+const file = join(dir, `${name}.mjs`);
+// The example reads its flags from process.argv, as if started as `node examples/NAME.mjs ...`.
+process.argv = [process.argv[0], file, ...rest];
+await import(pathToFileURL(file).href);
