@@ -22,7 +22,7 @@ SelectorCore::~SelectorCore() { Shutdown(); }
 
 int SelectorCore::Arm(Napi::Env env, Napi::Function callback) {
   if (closed()) return EBADF;
-  if (callback_.IsEmpty() || callback_.Value() != callback) callback_ = Napi::Persistent(callback);
+  callback_ = Napi::Persistent(callback);
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
   int kfd = backend_->KernelFd();
   if (kfd >= 0) {
@@ -59,6 +59,7 @@ int SelectorCore::Arm(Napi::Env env, Napi::Function callback) {
 }
 
 void SelectorCore::Disarm() {
+  callback_.Reset();
   if (poll_ != nullptr) uv_poll_stop(poll_);
   if (async_ != nullptr) {
     {
@@ -127,11 +128,15 @@ void SelectorCore::OnAsync(uv_async_t* handle) {
 
 void SelectorCore::Fire(int err) {
   if (env_->tearing_down || callback_.IsEmpty()) return;
-  Napi::Env env = callback_.Env();
+  // The callback is held only while a wait is armed: a persistent reference
+  // to it (and through it to the JS selector) would keep an unclosed selector
+  // from ever being collected. The callback may re-arm, which sets it again.
+  Napi::FunctionReference callback = std::move(callback_);
+  Napi::Env env = callback.Env();
   Napi::HandleScope scope(env);
   // MakeCallback, not Call: it drains the microtask queue afterwards, so the
   // promise that wait() returned settles before libuv moves on.
-  callback_.MakeCallback(env.Global(), {Napi::Number::New(env, err)}, *async_context_);
+  callback.MakeCallback(env.Global(), {Napi::Number::New(env, err)}, *async_context_);
 }
 
 void SelectorCore::Shutdown() {
