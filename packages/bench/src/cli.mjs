@@ -1,0 +1,388 @@
+#!/usr/bin/env node
+// pnpm bench: iomux's backend comparison benchmarks (issue 6, and the wait()
+// micro-benchmark of issue 3). Everything is measured side by side in one
+// run and reported as ratios; see docs/bench.md for the method.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
+import { ROOT, SRC, binPath, killAll, runProgram, startServer } from './run.mjs';
+import { dispatchSvg } from './svg.mjs';
+
+const USAGE = `usage: pnpm bench [options]
+
+  (no option)       quick profile, under 2 minutes
+  --full            the whole matrix (several minutes)
+  --smoke           a few seconds, for CI: checks the harness, not the speed
+  --only LIST       dispatch, echo and/or wait, comma-separated (default: all)
+  --backend LIST    select, poll and/or epoll (default: all)
+  --packed          dispatch: pack the watched fds at the lowest numbers (select reaches N=1,000)
+  --layout L        dispatch: pairs (default), packed, or both (the default of --full)
+  --json FILE       where to write every raw sample (default: bench-results/bench-<time>.json)
+  --svg FILE        where to write the dispatch chart (default: bench-results/dispatch.svg)
+  -h, --help        this text
+`;
+
+// ---------------------------------------------------------------- options
+const argv = process.argv.slice(2);
+const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null };
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  const val = () => {
+    if (i + 1 >= argv.length) fail(`${a} needs a value`);
+    return argv[++i];
+  };
+  if (a === '--full') opts.profile = 'full';
+  else if (a === '--smoke') opts.profile = 'smoke';
+  else if (a === '--quick') opts.profile = 'quick';
+  else if (a === '--only') opts.only = val().split(',');
+  else if (a === '--backend') opts.backends = val().split(',');
+  else if (a === '--packed') opts.layout = 'packed';
+  else if (a === '--layout') opts.layout = val();
+  else if (a === '--json') opts.json = val();
+  else if (a === '--svg') opts.svg = val();
+  else if (a === '-h' || a === '--help') {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  } else fail(`unknown option ${a}`);
+}
+for (const o of opts.only) if (!['dispatch', 'echo', 'wait'].includes(o)) fail(`--only: unknown part ${o}`);
+for (const b of opts.backends) if (!['select', 'poll', 'epoll'].includes(b)) fail(`--backend: unknown backend ${b}`);
+if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
+
+function fail(msg) {
+  process.stderr.write(`bench: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const PROFILES = {
+  smoke: {
+    dispatch: { ns: [10, 100], actives: [1], runs: 2, warmupC: 1, warmupJs: 1, rounds: 1, layout: 'pairs' },
+    echo: { conns: [2], sizes: [64], depths: [1], warmupMs: 100, durationMs: 200, reps: 1 },
+    wait: { ms: 50, reps: 1 },
+  },
+  quick: {
+    dispatch: { ns: [10, 100, 1000, 10000], actives: [1, 100], runs: 7, warmupC: 2, warmupJs: 4, rounds: 1, layout: 'pairs' },
+    echo: { conns: [100], sizes: [64], depths: [1, 16], warmupMs: 300, durationMs: 1500, reps: 1 },
+    wait: { ms: 300, reps: 3 },
+  },
+  full: {
+    dispatch: { ns: [10, 100, 1000, 10000, 50000], actives: [1, 100], runs: 11, warmupC: 2, warmupJs: 4, rounds: 2, layout: 'both' },
+    echo: { conns: [1, 100, 1000], sizes: [64, 16384], depths: [1, 16], warmupMs: 300, durationMs: 2000, reps: 3 },
+    wait: { ms: 500, reps: 5 },
+  },
+};
+const P = PROFILES[opts.profile];
+const layouts = (() => {
+  const l = opts.layout ?? P.dispatch.layout;
+  return l === 'both' ? ['pairs', 'packed'] : [l];
+})();
+
+// ---------------------------------------------------------------- helpers
+const median = (xs) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+const t0 = performance.now();
+const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s`;
+const progress = (msg) => process.stdout.write(`[${elapsed()}] ${msg}\n`);
+const notes = [];
+const note = (msg) => {
+  notes.push(msg);
+  progress(`note: ${msg}`);
+};
+const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+const fx = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
+const fk = (v) => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)}k` : '-');
+
+function table(headers, rows, align) {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) =>
+    cells.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------- machine
+const fdLimit = raiseFdLimit(1 << 20); // children inherit it
+const meta = {
+  date: new Date().toISOString(),
+  profile: opts.profile,
+  argv,
+  machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavg: os.loadavg() },
+  kernel: `${os.type()} ${os.release()}`,
+  node: process.version,
+  v8: process.versions.v8,
+  fdLimit,
+  FD_SETSIZE,
+  clkTck: null,
+};
+const results = { meta, notes, dispatch: { config: { ...P.dispatch, layouts }, raw: [], summary: [] }, echo: { config: P.echo, raw: [], summary: [] }, wait: { config: P.wait, raw: [], summary: [] } };
+
+progress(`iomux bench, ${opts.profile} profile: ${opts.only.join(', ')} on ${opts.backends.join(', ')}; ${meta.machine.cores} cores (${meta.machine.cpu}), ${meta.kernel}, node ${meta.node}, RLIMIT_NOFILE ${fdLimit}`);
+
+// ---------------------------------------------------------------- dispatch
+function writesFor(A) {
+  return A === 1 ? 100 : 10 * A; // A=1: ~101 passes of one event; A=100: ~11 passes of ~100
+}
+
+function fdsNeeded(n, layout) {
+  return (layout === 'packed' ? n : 2 * n) + 64;
+}
+
+async function runDispatch() {
+  const cBin = binPath('iomux_dispatch_bench');
+  const D = P.dispatch;
+  const plan = [];
+  for (const layout of layouts) {
+    for (const A of D.actives) {
+      for (const n of D.ns) {
+        if (A > n) continue;
+        for (const backend of opts.backends) plan.push({ layout, A, n, backend });
+      }
+    }
+  }
+  let step = 0;
+  for (const { layout, A, n, backend } of plan) {
+    step++;
+    const tag = `dispatch [${step}/${plan.length}] ${backend.padEnd(6)} N=${String(n).padEnd(5)} A=${String(A).padEnd(3)} ${layout}`;
+    let use = layout;
+    if (fdsNeeded(n, use) > fdLimit) {
+      if (layouts.includes('packed') || fdsNeeded(n, 'packed') > fdLimit) {
+        note(`N=${n} ${layout}: needs ~${fdsNeeded(n, layout)} fds, RLIMIT_NOFILE allows ${fdLimit} (hard limit); skipped`);
+        continue;
+      }
+      use = 'packed';
+      if (backend === opts.backends[0] && A === D.actives[0]) {
+        note(`N=${n}: the pairs layout needs ~${fdsNeeded(n, 'pairs')} fds but RLIMIT_NOFILE allows ${fdLimit} (the hard limit here), so N=${n} runs in the packed layout (N fds)`);
+      }
+    }
+    const highFd = (use === 'packed' ? n : 2 * n) + 20;
+    if (backend === 'select' && highFd >= FD_SETSIZE) {
+      if (A === D.actives[0]) {
+        note(`select N=${n} ${use}: watched fds reach ~${highFd} >= FD_SETSIZE (${FD_SETSIZE}); select stops here` +
+          (use === 'pairs' && n + 20 < FD_SETSIZE ? ' (run with --packed to reach it)' : ''));
+      }
+      continue;
+    }
+    const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(D.runs)];
+    if (use === 'packed') common.push('--packed');
+    const samples = { c: [], iomux: [] };
+    let failed = null;
+    for (let round = 0; round < D.rounds && !failed; round++) {
+      // Alternate which goes first, so drifting load hits both alike.
+      const order = round % 2 === 0 ? ['c', 'iomux'] : ['iomux', 'c'];
+      for (const impl of order) {
+        const r = impl === 'c'
+          ? await runProgram(cBin, [...common, '--warmup', String(D.warmupC)])
+          : await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', String(D.warmupJs)]);
+        if (r.code !== 0) {
+          failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
+          break;
+        }
+        const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+        results.dispatch.raw.push({ ...rec, round });
+        samples[impl].push(...rec.samples);
+      }
+    }
+    if (failed) {
+      note(`dispatch ${backend} N=${n} A=${A} ${use} failed: ${failed}`);
+      continue;
+    }
+    const stat = (xs) => ({
+      perPassUs: median(xs.map((s) => s.ns / s.passes / 1000)),
+      perEventNs: median(xs.map((s) => s.ns / s.events)),
+      passes: median(xs.map((s) => s.passes)),
+      events: median(xs.map((s) => s.events)),
+      runs: xs.length,
+    });
+    const row = { backend, n, active: A, writes: writesFor(A), layout: use, c: stat(samples.c), iomux: stat(samples.iomux) };
+    row.ratio = row.iomux.perPassUs / row.c.perPassUs;
+    results.dispatch.summary.push(row);
+    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)})`);
+  }
+}
+
+function dispatchReport() {
+  const S = results.dispatch.summary;
+  if (S.length === 0) return '';
+  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
+  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x)\n';
+  out += table(['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
+  const flat = flatness();
+  if (flat.length) {
+    out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';
+    out += table(['A', 'N', 'C', 'iomux'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.iomux)]));
+  }
+  return out + '\n';
+}
+
+function flatness() {
+  const S = results.dispatch.summary.filter((r) => r.backend === 'epoll');
+  const out = [];
+  for (const A of new Set(S.map((r) => r.active))) {
+    const base = S.find((r) => r.active === A && r.n === 100);
+    const top = S.filter((r) => r.active === A).sort((a, b) => b.n - a.n)[0];
+    if (base && top && top.n > 100) {
+      out.push({ active: A, n: top.n, c: top.c.perPassUs / base.c.perPassUs, iomux: top.iomux.perPassUs / base.iomux.perPassUs });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- echo
+const SERVERS = {
+  c: () => [binPath('iomux_echo_c'), []],
+  'iomux-epoll': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'epoll']],
+  'iomux-poll': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'poll']],
+  'iomux-select': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'select']],
+  'node-net': () => [process.execPath, [join(SRC, 'echo-net.mjs')]],
+};
+
+async function runEcho() {
+  const loadgen = binPath('iomux_loadgen');
+  const E = P.echo;
+  const servers = ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net'];
+  const plan = [];
+  for (const conns of E.conns) for (const size of E.sizes) for (const depth of E.depths) plan.push({ conns, size, depth });
+  let step = 0;
+  const total = plan.length * E.reps;
+  for (const sc of plan) {
+    const runs = Object.fromEntries(servers.map((s) => [s, []]));
+    for (let rep = 0; rep < E.reps; rep++) {
+      step++;
+      // Rotate the order each repetition so no server always runs first.
+      const order = servers.map((_, i) => servers[(i + rep) % servers.length]);
+      const line = [];
+      for (const name of order) {
+        if (name === 'iomux-select' && sc.conns + 30 >= FD_SETSIZE) {
+          if (rep === 0) note(`echo C=${sc.conns}: iomux-select skipped (C+listener+stdio fds reach FD_SETSIZE ${FD_SETSIZE})`);
+          continue;
+        }
+        const [cmd, args] = SERVERS[name]();
+        let srv;
+        try {
+          srv = await startServer(cmd, args);
+          const r = await runProgram(loadgen, [
+            '--port', String(srv.port), '--conns', String(sc.conns), '--depth', String(sc.depth), '--size', String(sc.size),
+            '--warmup-ms', String(E.warmupMs), '--duration-ms', String(E.durationMs), '--server-pid', String(srv.pid),
+          ], { timeoutMs: E.warmupMs + E.durationMs + 60_000 });
+          const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+          if (r.code !== 0 || !rec) {
+            note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
+            continue;
+          }
+          meta.clkTck = rec.clk_tck;
+          results.echo.raw.push({ server: name, rep, ...rec });
+          runs[name].push(rec);
+          line.push(`${name} ${fk(rec.msgs_per_s)}/s ${f(rec.server_cpu_us_per_msg)}µs`);
+        } catch (err) {
+          note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: ${err.message}`);
+        } finally {
+          await srv?.stop();
+        }
+      }
+      progress(`echo [${step}/${total}] C=${sc.conns} ${sc.size}B D=${sc.depth}: ${line.join(', ')}`);
+    }
+    const sum = {};
+    for (const name of servers) {
+      const xs = runs[name];
+      if (xs.length === 0) continue;
+      sum[name] = {
+        msgsPerS: median(xs.map((x) => x.msgs_per_s)),
+        p50Us: median(xs.map((x) => x.p50_us)),
+        p99Us: median(xs.map((x) => x.p99_us)),
+        cpuUsPerMsg: median(xs.map((x) => x.server_cpu_us_per_msg)),
+        loadgenCpuUsPerMsg: median(xs.map((x) => x.loadgen_cpu_us_per_msg)),
+        runs: xs.length,
+      };
+    }
+    results.echo.summary.push({ ...sc, servers: sum });
+  }
+}
+
+function echoReport() {
+  const S = results.echo.summary;
+  if (S.length === 0) return '';
+  const rows = [];
+  for (const sc of S) {
+    const c = sc.servers.c;
+    const net = sc.servers['node-net'];
+    for (const [name, s] of Object.entries(sc.servers)) {
+      rows.push([
+        `C=${sc.conns} ${sc.size}B D=${sc.depth}`, name, fk(s.msgsPerS), f(s.p50Us, 0), f(s.p99Us, 0), f(s.cpuUsPerMsg),
+        c ? fx(s.msgsPerS / c.msgsPerS) : '-', c ? fx(s.cpuUsPerMsg / c.cpuUsPerMsg) : '-',
+        net && name !== 'node-net' ? fx(s.msgsPerS / net.msgsPerS) : '-', f(s.loadgenCpuUsPerMsg),
+      ]);
+    }
+  }
+  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; goals for iomux-epoll at C=100: msgs ≥ 0.9x C, CPU ≤ 1.15x C)\n';
+  out += table(['scenario', 'server', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'msgs vs C', 'CPU vs C', 'msgs vs net', 'loadgen µs/msg'], rows, ['l', 'l']);
+  return out + '\n';
+}
+
+// ---------------------------------------------------------------- wait
+async function runWait() {
+  const W = P.wait;
+  let step = 0;
+  for (const backend of opts.backends) {
+    step++;
+    const r = await runProgram(process.execPath, [join(SRC, 'wait.mjs'), '--backend', backend, '--ms', String(W.ms), '--reps', String(W.reps)]);
+    if (r.code !== 0) {
+      note(`wait ${backend} failed: ${r.stderr.trim()}`);
+      continue;
+    }
+    const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+    results.wait.raw.push(rec);
+    const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
+    row.slowdown = row.selectRtPerS / row.waitRtPerS;
+    row.goal = backend === 'epoll' ? 2 : 3;
+    results.wait.summary.push(row);
+    progress(`wait [${step}/${opts.backends.length}] ${backend}: select() ${fk(row.selectRtPerS)} rt/s, wait() ${fk(row.waitRtPerS)} rt/s (select/wait ${fx(row.slowdown)})`);
+  }
+}
+
+function waitReport() {
+  const S = results.wait.summary;
+  if (S.length === 0) return '';
+  let out = '\nwait() vs select(): ping-pong round trips per second with a worker-thread peer (slowdown = select rate / wait rate)\n';
+  out += table(['backend', 'select() rt/s', 'wait() rt/s', 'slowdown', 'goal'], S.map((r) => [r.backend, fk(r.selectRtPerS), fk(r.waitRtPerS), fx(r.slowdown), `≤ ${r.goal}x`]), ['l']);
+  return out + '\n';
+}
+
+// ---------------------------------------------------------------- main
+let exitCode = 0;
+try {
+  if (opts.only.includes('dispatch')) await runDispatch();
+  if (opts.only.includes('echo')) await runEcho();
+  if (opts.only.includes('wait')) await runWait();
+} catch (err) {
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  exitCode = 1;
+} finally {
+  killAll();
+}
+meta.seconds = +((performance.now() - t0) / 1000).toFixed(1);
+
+const stamp = meta.date.replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+const jsonPath = resolve(opts.json ?? join(ROOT, 'bench-results', `bench-${stamp}.json`));
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, JSON.stringify(results, null, 1) + '\n');
+let svgPath = null;
+if (results.dispatch.summary.length) {
+  svgPath = resolve(opts.svg ?? join(ROOT, 'bench-results', 'dispatch.svg'));
+  mkdirSync(dirname(svgPath), { recursive: true });
+  writeFileSync(
+    svgPath,
+    dispatchSvg(results.dispatch.summary, {
+      title: 'Dispatch scaling: µs per select(0) pass + dispatch (solid: iomux, dashed: C reference)',
+      subtitle: `${meta.machine.cores} cores ${meta.machine.cpu}, ${meta.kernel}, node ${meta.node}, ${meta.date.slice(0, 16)}Z, ${opts.profile} profile, medians`,
+    }),
+  );
+}
+
+process.stdout.write(dispatchReport() + echoReport() + waitReport());
+if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
+process.exitCode = exitCode;

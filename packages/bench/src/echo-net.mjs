@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// Node's own net echo server, what users would write without iomux:
+// socket.pipe(socket), TCP_NODELAY like every other server in the benchmark.
+// Prints "PORT <n>"; exits when stdin reaches EOF or on SIGTERM.
+import net from 'node:net';
+
+const server = net.createServer({ noDelay: true }, (socket) => {
+  socket.on('error', () => socket.destroy());
+  socket.pipe(socket);
+});
+server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
+  process.stdout.write(`PORT ${server.address().port}\n`);
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
