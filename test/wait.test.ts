@@ -87,6 +87,20 @@ for (const b of testBackends()) {
     assert.ok(sel.closed);
   });
 
+  t('close() from the code that handles a wait() result', async (s) => {
+    const sel = createSelector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    setTimeout(() => c.send('x'), 10);
+    const ready = await sel.wait().then((r) => {
+      sel.close(); // runs inside the native callback's microtask checkpoint
+      return r;
+    });
+    assert.is(ready.length, 1);
+    assert.ok(sel.closed);
+    await sleep(5);
+  });
+
   t('an aborted signal rejects with AbortError, before or during the wait', async (s) => {
     const sel = s.selector(b);
     const [a, c] = s.pair();

@@ -136,7 +136,10 @@ void SelectorCore::Fire(int err) {
   Napi::HandleScope scope(env);
   // MakeCallback, not Call: it drains the microtask queue afterwards, so the
   // promise that wait() returned settles before libuv moves on.
+  firing_ = true;
   callback.MakeCallback(env.Global(), {Napi::Number::New(env, err)}, *async_context_);
+  firing_ = false;
+  if (closed()) async_context_.reset();  // close() ran inside the callback
 }
 
 void SelectorCore::Shutdown() {
@@ -168,7 +171,7 @@ void SelectorCore::Shutdown() {
   backend_.reset();
   env_->live.erase(this);
   callback_.Reset();
-  async_context_.reset();
+  if (!firing_) async_context_.reset();  // else Fire() drops it once the callback returns
 }
 
 // ---------------------------------------------------------------- wrapper

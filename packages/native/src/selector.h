@@ -58,6 +58,7 @@ class SelectorCore {
   bool armed_ = false;
   bool stopping_ = false;
   int thread_result_ = 0;
+  bool firing_ = false;  // inside Fire(): the async context is in use
 };
 
 }  // namespace iomux::detail
