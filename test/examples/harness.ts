@@ -196,3 +196,80 @@ export function echoSizes(): number[] {
 }
 
 export { assert };
+
+export interface RawResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Sends `requests` one after another on ONE connection, reading each
+ * response (framed by Content-Length; HEAD responses have no body) before
+ * sending the next. Stops early if the server closes. `raw` holds what came
+ * back beyond the parsed responses.
+ */
+export function httpExchange(
+  port: number,
+  requests: { text: string; head?: boolean }[],
+  timeoutMs = 30_000,
+): Promise<{ responses: RawResponse[]; closed: boolean; raw: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const responses: RawResponse[] = [];
+    let buf = Buffer.alloc(0);
+    let closed = false;
+    let i = 0;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`HTTP exchange timed out after ${responses.length} responses; have ${buf.length} bytes`));
+    }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ responses, closed, raw: buf });
+    };
+    const sendNext = () => {
+      if (i < requests.length) sock.write(requests[i]!.text);
+      else finish();
+    };
+    const parse = () => {
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1 || i >= requests.length) return;
+        const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+        const status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(lines[0]!)?.[1] ?? NaN);
+        const headers = new Map<string, string>();
+        for (const l of lines.slice(1)) {
+          const k = l.indexOf(':');
+          headers.set(l.slice(0, k).trim().toLowerCase(), l.slice(k + 1).trim());
+        }
+        const len = requests[i]!.head ? 0 : Number(headers.get('content-length') ?? NaN);
+        if (Number.isNaN(len)) return finish(); // unframed: leave it in raw
+        if (buf.length < end + 4 + len) return;
+        responses.push({ status, headers, body: buf.subarray(end + 4, end + 4 + len) });
+        buf = buf.subarray(end + 4 + len);
+        i++;
+        sendNext();
+      }
+    };
+    sock.on('connect', sendNext);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      parse();
+    });
+    sock.on('end', () => {
+      closed = true;
+      finish();
+    });
+    sock.on('error', () => {
+      closed = true;
+      finish();
+    });
+  });
+}
+
+/** A GET request line and headers. */
+export const get = (target: string, extra = '') => ({ text: `GET ${target} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n` });
+/** A HEAD request (its response has headers only). */
+export const head = (target: string) => ({ text: `HEAD ${target} HTTP/1.1\r\nHost: localhost\r\n\r\n`, head: true });

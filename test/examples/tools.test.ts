@@ -1,0 +1,148 @@
+// trace, echo-client, the `pnpm example` runner, and the flags' error paths.
+import { test } from 'uvu';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import { testBackends } from '../helpers.ts';
+import { ROOT, assert, echoOnce, eventually, killAll, run, startExample, startScript } from './harness.ts';
+
+test.after(killAll);
+
+const PAIR = /\((\d+), ([A-Z|0-9x]+)\)/g;
+
+for (const backend of testBackends()) {
+  test(`trace on ${backend}: prints (fd, events) lists as a client connects, is answered and leaves`, async () => {
+    const srv = await startExample('trace', ['--backend', backend, '--port', '0']);
+    try {
+      // A browser-like visit: request, read the whole response, leave.
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port: srv.port });
+        let got = '';
+        s.setEncoding('latin1');
+        s.on('error', reject);
+        s.on('data', (d: string) => (got += d));
+        s.on('end', () => {
+          s.end();
+          resolve(got);
+        });
+        s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+      });
+      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(reply.endsWith('Hello from trace!\n'));
+      // The server sees the client leave: IN|HUP on poll/epoll, IN on select.
+      const leave = backend === 'select' ? 'IN' : 'IN|HUP';
+      const lines = () => srv.stdout().split('\n').slice(1).filter(Boolean);
+      const pairs = () => lines().flatMap((l) => [...l.matchAll(PAIR)].map((m) => [Number(m[1]), m[2]!] as const));
+      const story = () => {
+        const all = pairs();
+        const conn = all.find(([fd]) => fd !== all[0]?.[0])?.[0];
+        return all.filter(([fd]) => fd === conn).map(([, ev]) => ev);
+      };
+      // Request, response, leaving: three reports for the connection.
+      const seen = await eventually(() => story().length >= 3);
+      for (const l of lines()) assert.match(l, /^\[\(\d+, [A-Z|0-9x]+\)(, \(\d+, [A-Z|0-9x]+\))*\]$/, `line format: ${l}`);
+      assert.ok(seen, `saw the client leave: ${lines().join(' ')}`);
+      const first = pairs()[0]!;
+      assert.is(first[1], 'IN', 'first the listening socket: a connection to accept');
+      assert.ok(first[0] >= 3, 'a real fd');
+      assert.equal(story(), ['IN', 'OUT', leave], 'request, writable, then the client leaves');
+      const { code } = await srv.stop('SIGTERM');
+      assert.is(code, 0);
+    } finally {
+      await srv.stop('SIGKILL');
+    }
+  });
+
+  test(`echo-client against echo-queue on ${backend}: every typed byte comes back`, async () => {
+    const srv = await startExample('echo-queue', ['--backend', backend, '--port', '0']);
+    try {
+      const input = 'hello\nworld\n' + randomBytes(150_000).toString('base64') + '\nbye\n';
+      const r = await run(['examples/echo-client.mjs', '--port', String(srv.port), '--backend', backend], input, 30_000);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout.length, input.length);
+      assert.ok(r.stdout === input, 'echo equals input');
+    } finally {
+      await srv.stop('SIGKILL');
+    }
+  });
+}
+
+test('epoll-edge-echo --mode edge on select and poll exits non-zero with a clear message', async () => {
+  for (const backend of ['select', 'poll']) {
+    const r = await run(['examples/epoll-edge-echo.mjs', '--backend', backend, '--port', '0', '--mode', 'edge']);
+    assert.is(r.code, 2, `${backend}: ${r.stderr}`);
+    assert.match(r.stderr, /--mode edge needs the epoll backend/);
+    assert.is(r.stdout, '', 'never announced itself');
+  }
+});
+
+test('bad flags: exit 2 with a usage line', async () => {
+  for (const args of [['--backend', 'kqueue'], ['--port', 'x'], ['--nope'], ['--max-pending', '0']]) {
+    const r = await run(['examples/echo-queue.mjs', ...args]);
+    assert.is(r.code, 2, args.join(' '));
+    assert.match(r.stderr, /usage:|must be/);
+  }
+  const r = await run(['examples/http-static.mjs', '--root', '/nonexistent/dir']);
+  assert.is(r.code, 2);
+});
+
+test('scripts/example.mjs lists the examples and exits 1 without a known name', async () => {
+  for (const args of [[], ['no-such-example']]) {
+    const r = await run(['scripts/example.mjs', ...args]);
+    assert.is(r.code, 1);
+    for (const name of ['echo-queue', 'poll-flags', 'epoll-edge-echo', 'http-hello', 'http-static', 'echo-client', 'trace']) {
+      assert.ok(r.stderr.includes(`  ${name}\n`), `lists ${name}`);
+    }
+  }
+});
+
+test('scripts/example.mjs runs an example with the remaining flags', async () => {
+  const srv = await startScript('scripts/example.mjs', ['poll-flags', '--backend', 'poll', '--port', '0']);
+  try {
+    assert.is(srv.backend, 'poll');
+    await echoOnce(srv.port, 5000);
+    const { code, signal } = await srv.stop('SIGINT');
+    assert.is(signal, null);
+    assert.is(code, 0);
+  } finally {
+    await srv.stop('SIGKILL');
+  }
+});
+
+test('pnpm example NAME --backend poll --port 0 prints the ready line on stdout', async () => {
+  // pnpm runs the script through a shell: start it in its own process group
+  // so that the whole group can be stopped afterwards.
+  const child = spawn('pnpm', ['--silent', 'example', 'http-hello', '--backend', 'poll', '--port', '0'], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise((r) => child.on('exit', r));
+  try {
+    const ok = await eventually(() => /^listening on 127\.0\.0\.1:\d+ backend=poll$/m.test(out) || child.exitCode !== null, 30_000);
+    assert.ok(ok && /listening on/.test(out), `stdout: ${out}\nstderr: ${err}`);
+    const port = Number(/:(\d+) backend/.exec(out)![1]);
+    assert.is(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'Hello from iomux!\n');
+  } finally {
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    const guard = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 10_000);
+    await exited;
+    clearTimeout(guard);
+  }
+});
+
+test.run();
