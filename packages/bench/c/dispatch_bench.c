@@ -18,7 +18,7 @@
  *           this does not make readable. Needs N fds instead of 2N.
  *
  * Usage: iomux_dispatch_bench --backend select|poll|epoll --n N --active A
- *          --writes W --runs R [--warmup K] [--packed]
+ *          --writes W --runs R [--warmup K] [--packed] [--threads T]
  * Prints one JSON line: the parameters and one {ns, passes, events} per run.
  */
 #define _GNU_SOURCE
@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 enum backend { B_SELECT, B_POLL, B_EPOLL };
 
@@ -68,6 +69,15 @@ static inline void on_readable(int i) {
   }
 }
 
+/* An idle thread: it only makes the process multi-threaded, as Node always is. */
+static void *idle_thread(void *arg) {
+  int fd = *(int *)arg;
+  char c;
+  while (read(fd, &c, 1) < 0 && errno == EINTR) {
+  }
+  return NULL;
+}
+
 static void nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) die("fcntl");
@@ -76,7 +86,7 @@ static void nonblock(int fd) {
 int main(int argc, char **argv) {
   enum backend be = B_EPOLL;
   const char *bname = "epoll";
-  int runs = 5, warmup = 2, packed = 0;
+  int runs = 5, warmup = 2, packed = 0, threads = 0;
   n_watch = 100;
   n_active = 1;
   n_writes = 100;
@@ -96,6 +106,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--runs")) runs = atoi(v), i++;
     else if (!strcmp(a, "--warmup")) warmup = atoi(v), i++;
     else if (!strcmp(a, "--packed")) packed = 1;
+    else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
     else { fprintf(stderr, "unknown argument %s\n", a); return 2; }
   }
   if (n_watch < 2 || n_active < 1 || n_active > n_watch || (packed && n_watch % 2)) {
@@ -110,6 +121,18 @@ int main(int argc, char **argv) {
       rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
       setrlimit(RLIMIT_NOFILE, &rl);
     }
+  }
+
+  /* --threads K: K idle threads. The kernel takes a cheaper path to look up
+     an fd (no reference count) when the fd table is not shared, i.e. in a
+     single-threaded process; Node never is one, so this shows how much of
+     the gap to Node is that alone. */
+  static int idle_pipe[2];
+  if (threads > 0 && pipe2(idle_pipe, O_CLOEXEC) < 0) die("pipe2");
+  for (int t = 0; t < threads; t++) {
+    pthread_t th;
+    if (pthread_create(&th, NULL, idle_thread, &idle_pipe[0]) != 0) die("pthread_create");
+    pthread_detach(th);
   }
 
   watched = calloc(n_watch, sizeof *watched);
@@ -167,8 +190,8 @@ int main(int argc, char **argv) {
 
   int space = n_watch / n_active;
   printf("{\"impl\":\"c\",\"backend\":\"%s\",\"n\":%d,\"active\":%d,\"writes\":%d,"
-         "\"layout\":\"%s\",\"maxfd\":%d,\"samples\":[",
-         bname, n_watch, n_active, n_writes, packed ? "packed" : "pairs", maxfd);
+         "\"layout\":\"%s\",\"threads\":%d,\"maxfd\":%d,\"samples\":[",
+         bname, n_watch, n_active, n_writes, packed ? "packed" : "pairs", threads, maxfd);
   for (int run = 0; run < warmup + runs; run++) {
     for (int j = 0; j < n_active; j++) {
       if (send(peer[j * space], "e", 1, 0) != 1) die("send");

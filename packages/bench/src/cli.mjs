@@ -62,7 +62,7 @@ const PROFILES = {
     wait: { ms: 50, reps: 1 },
   },
   quick: {
-    dispatch: { ns: [10, 100, 1000, 10000], actives: [1, 100], runs: 7, warmupC: 2, warmupJs: 4, rounds: 1, layout: 'pairs' },
+    dispatch: { ns: [10, 100, 1000, 10000], actives: [1, 100], runs: 7, warmupC: 2, warmupJs: 4, rounds: 2, layout: 'pairs' },
     echo: { conns: [100], sizes: [64], depths: [1, 16], warmupMs: 300, durationMs: 1500, reps: 1 },
     wait: { ms: 300, reps: 3 },
   },
@@ -166,23 +166,25 @@ async function runDispatch() {
       }
       continue;
     }
-    const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(D.runs)];
+    const runs = n >= 10000 ? Math.max(3, Math.ceil(D.runs / 2)) : D.runs; // big N: each run is long already
+    const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(runs)];
     if (use === 'packed') common.push('--packed');
-    const samples = { c: [], iomux: [] };
+    const samples = { c: [], iomux: [], 'c-mt': [] };
     let failed = null;
     for (let round = 0; round < D.rounds && !failed; round++) {
-      // Alternate which goes first, so drifting load hits both alike.
-      const order = round % 2 === 0 ? ['c', 'iomux'] : ['iomux', 'c'];
+      // Alternate the order, so drifting load hits every implementation alike.
+      const order = round % 2 === 0 ? ['c', 'iomux', 'c-mt'] : ['c-mt', 'iomux', 'c'];
       for (const impl of order) {
-        const r = impl === 'c'
-          ? await runProgram(cBin, [...common, '--warmup', String(D.warmupC)])
-          : await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', String(D.warmupJs)]);
+        const warm = String(n >= 10000 ? Math.min(2, D.warmupJs) : impl === 'iomux' ? D.warmupJs : D.warmupC);
+        const r = impl === 'iomux'
+          ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', warm])
+          : await runProgram(cBin, [...common, '--warmup', warm, ...(impl === 'c-mt' ? ['--threads', '1'] : [])]);
         if (r.code !== 0) {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
           break;
         }
         const rec = JSON.parse(r.stdout.trim().split('\n').pop());
-        results.dispatch.raw.push({ ...rec, round });
+        results.dispatch.raw.push({ ...rec, impl, round });
         samples[impl].push(...rec.samples);
       }
     }
@@ -197,19 +199,20 @@ async function runDispatch() {
       events: median(xs.map((s) => s.events)),
       runs: xs.length,
     });
-    const row = { backend, n, active: A, writes: writesFor(A), layout: use, c: stat(samples.c), iomux: stat(samples.iomux) };
+    const row = { backend, n, active: A, writes: writesFor(A), layout: use, c: stat(samples.c), cMt: stat(samples['c-mt']), iomux: stat(samples.iomux) };
     row.ratio = row.iomux.perPassUs / row.c.perPassUs;
+    row.ratioMt = row.iomux.perPassUs / row.cMt.perPassUs;
     results.dispatch.summary.push(row);
-    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)})`);
+    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)}), C+thread ${f(row.cMt.perPassUs)}`);
   }
 }
 
 function dispatchReport() {
   const S = results.dispatch.summary;
   if (S.length === 0) return '';
-  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
-  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x)\n';
-  out += table(['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
+  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
+  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process)\n';
+  out += table(['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
   const flat = flatness();
   if (flat.length) {
     out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';

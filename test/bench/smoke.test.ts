@@ -1,0 +1,78 @@
+// CI smoke run of the benchmark harness (issue 6): `pnpm bench --smoke`
+// finishes in seconds and writes JSON of the expected shape and an SVG chart.
+// It checks that the harness works, never how fast anything is.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'iomux-bench-'));
+const jsonPath = join(dir, 'out.json');
+const svgPath = join(dir, 'out.svg');
+
+const run = spawnSync(process.execPath, ['packages/bench/src/cli.mjs', '--smoke', '--json', jsonPath, '--svg', svgPath], {
+  cwd: root,
+  encoding: 'utf8',
+  timeout: 120_000,
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('pnpm bench --smoke exits 0 and prints the three tables', () => {
+  assert.is(run.status, 0, `exit ${run.status}\n${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, 'Dispatch scaling');
+  assert.match(run.stdout, 'Echo throughput');
+  assert.match(run.stdout, 'wait() vs select()');
+  assert.match(run.stdout, /dispatch \[1\/\d+\]/); // a progress line per step
+});
+
+test('the JSON records the machine and every raw sample', () => {
+  const r = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  assert.is(r.meta.profile, 'smoke');
+  for (const k of ['machine', 'kernel', 'node', 'fdLimit', 'FD_SETSIZE', 'date']) assert.ok(k in r.meta, `meta.${k}`);
+  assert.type(r.meta.machine.cores, 'number');
+  assert.equal(r.notes.filter((n: string) => /failed/.test(n)), [], 'no step failed');
+
+  // dispatch: C, C+thread and iomux side by side for every backend
+  assert.ok(r.dispatch.raw.length > 0);
+  for (const rec of r.dispatch.raw) {
+    assert.ok(['c', 'c-mt', 'iomux'].includes(rec.impl));
+    assert.ok(rec.samples.length > 0);
+    for (const s of rec.samples) {
+      assert.ok(s.ns > 0 && s.passes > 0);
+      assert.is(s.events, rec.active + rec.writes, 'every byte written was read');
+    }
+  }
+  const backends = new Set(r.dispatch.summary.map((x: { backend: string }) => x.backend));
+  assert.equal([...backends].sort(), ['epoll', 'poll', 'select']);
+  for (const row of r.dispatch.summary) {
+    for (const impl of ['c', 'cMt', 'iomux']) assert.ok(row[impl].perPassUs > 0, `${row.backend} ${impl}`);
+    assert.ok(row.ratio > 0);
+  }
+
+  // echo: every server answered, every byte verified
+  const servers = new Set(r.echo.raw.map((x: { server: string }) => x.server));
+  assert.equal([...servers].sort(), ['c', 'iomux-epoll', 'iomux-poll', 'iomux-select', 'node-net']);
+  for (const x of r.echo.raw) {
+    assert.is(x.mismatches, 0);
+    assert.is(x.failures, 0);
+    assert.ok(x.msgs > 0, `${x.server} echoed messages`);
+    assert.ok(x.server_cpu_us_per_msg >= 0, `${x.server} CPU from /proc`);
+  }
+
+  // wait: both modes measured on every backend
+  assert.is(r.wait.summary.length, 3);
+  for (const w of r.wait.summary) assert.ok(w.selectRtPerS > 0 && w.waitRtPerS > 0);
+});
+
+test('the SVG chart is written', () => {
+  const svg = readFileSync(svgPath, 'utf8');
+  assert.match(svg, /^<svg /);
+  assert.match(svg, /stroke-dasharray/); // the dashed C reference
+});
+
+test.run();
