@@ -22,14 +22,14 @@
 //     refused, with one line on stderr, instead of crashing the server.
 //
 //   node examples/echo-queue.mjs --backend select --port 10000
-import { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, SystemError } from '@iomux/core';
-import { announce, intFlag, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
+import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'echo-queue';
 const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
 const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
 
-const sel = openSelector(args.backend); // the only backend-specific line
+const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, EVENT_READ);
 

@@ -1,43 +1,45 @@
 #!/usr/bin/env node
 // epoll-edge-echo: an echo server in level- or edge-triggered mode.
 //
-// Level-triggered (--mode level, the default everywhere): the selector
-// reports a socket as long as it is readable/writable. Read once per report;
-// if data is left, you will hear about it again.
+// Level-triggered (--mode level; the default on select and poll): the
+// selector reports a socket as long as it is readable/writable. Read once
+// per report; if data is left, you will hear about it again.
 //
-// Edge-triggered (--mode edge, epoll only): EPOLLET reports a socket when it
-// *becomes* readable/writable, once. So every report must be drained: read
-// until recv() returns null (EAGAIN), accept until accept() returns null,
-// write until send() returns null or the queue is empty. Stop early and the
+// Edge-triggered (--mode edge; epoll only, where it is the default): EPOLLET
+// reports a socket when it *becomes* readable/writable, once. So every
+// report must be drained: read until recv() returns null (EAGAIN), accept
+// until accept() returns null, write until send() returns null or the queue
+// is empty. Stop early and the
 // rest waits silently, possibly forever, because no new edge will come.
 // In exchange, a socket is registered once, for IN and OUT, and never
 // modified again.
 //
 // Mirrors the classic epoll echo servers (register with EPOLLIN | EPOLLET,
 // read until EAGAIN, switch to EPOLLOUT to echo back), with their flaws
-// fixed: the send loop that spun on a full buffer, unbounded buffering,
-// resets and half-closes.
+// fixed: a send loop that ignored EAGAIN, unbounded buffering, resets and
+// half-closes.
 //
 //   node examples/epoll-edge-echo.mjs --mode edge --port 10000
-import { FD_SETSIZE, SystemError, constants } from '@iomux/core';
-import { announce, intFlag, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
+import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLET } = constants.epoll;
 
 const NAME = 'epoll-edge-echo';
 const args = serverArgs(
   NAME,
-  { mode: { type: 'string', default: 'level' }, 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } },
+  { mode: { type: 'string' }, 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } },
   '[--mode level|edge] [--max-pending BYTES]',
 );
 const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
-if (args.mode !== 'level' && args.mode !== 'edge') {
+if (args.mode !== undefined && args.mode !== 'level' && args.mode !== 'edge') {
   console.error(`${NAME}: --mode must be level or edge, got ${args.mode}`);
   process.exit(2);
 }
-const EDGE = args.mode === 'edge';
 
-const ep = openSelector(args.backend); // the only backend-specific line
+const ep = createSelector(args.backend); // the only backend-specific line
+// Without --mode: edge where the backend has it (epoll), level elsewhere.
+const EDGE = (args.mode ?? (ep.backend === 'epoll' ? 'edge' : 'level')) === 'edge';
 const server = listenTcp(args.host, args.port);
 try {
   ep.register(server, EDGE ? EPOLLIN | EPOLLET : EPOLLIN);

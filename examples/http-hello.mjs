@@ -15,15 +15,15 @@
 // connection down after each response.
 //
 //   node examples/http-hello.mjs --port 8080    then open http://127.0.0.1:8080/
-import { Events, FD_SETSIZE, SystemError } from '@iomux/core';
-import { announce, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
+import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'http-hello';
 const BODY = Buffer.from('Hello from iomux!\n');
 const MAX_REQUEST = 16 * 1024; // bytes of headers we are willing to hold for one request
 
 const args = serverArgs(NAME);
-const ep = openSelector(args.backend); // the only backend-specific line
+const ep = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 ep.register(server, Events.IN);
 

@@ -23,8 +23,8 @@
 import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Events, FD_SETSIZE, SystemError } from '@iomux/core';
-import { announce, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
+import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'http-static';
 const args = serverArgs(NAME, { root: { type: 'string', default: fileURLToPath(new URL('www', import.meta.url)) } }, '[--root DIR]');
@@ -52,7 +52,7 @@ const TYPES = {
   '.ico': 'image/x-icon',
 };
 
-const sel = openSelector(args.backend); // the only backend-specific line
+const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, Events.IN);
 

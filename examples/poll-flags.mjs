@@ -11,8 +11,8 @@
 // an `elif` chain that let a busy reader starve its own writes.
 //
 //   node examples/poll-flags.mjs --backend poll --port 10000
-import { FD_SETSIZE, SystemError, constants } from '@iomux/core';
-import { announce, intFlag, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
+import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const { POLLIN, POLLPRI, POLLOUT, POLLHUP, POLLERR, POLLNVAL } = constants.poll;
 
@@ -27,7 +27,7 @@ const NAME = 'poll-flags';
 const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
 const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
 
-const poller = openSelector(args.backend); // the only backend-specific line
+const poller = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 poller.register(server, READ_ONLY);
 

@@ -15,8 +15,8 @@
 // the one example that prints on its hot path; that is its point.
 //
 //   node examples/trace.mjs --port 8080    then: curl http://127.0.0.1:8080/
-import { Events, FD_SETSIZE, SystemError, formatEvents } from '@iomux/core';
-import { announce, listenTcp, openSelector, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { Events, FD_SETSIZE, SystemError, createSelector, formatEvents } from '@iomux/core';
+import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'trace';
 const RESPONSE = Buffer.from(
@@ -24,7 +24,7 @@ const RESPONSE = Buffer.from(
 );
 
 const args = serverArgs(NAME);
-const sel = openSelector(args.backend); // the only backend-specific line
+const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, Events.IN);
 

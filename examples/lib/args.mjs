@@ -1,8 +1,7 @@
 // Shared command-line plumbing for the examples, so that each example file
-// holds only its multiplexing logic. Nothing in here touches a selector
-// beyond creating one.
+// holds only its multiplexing logic. Nothing in here touches a selector.
 import { parseArgs } from 'node:util';
-import { Socket, backends, createSelector, raiseFdLimit } from '@iomux/core';
+import { Socket, backends, raiseFdLimit } from '@iomux/core';
 
 /**
  * Parses the flags every server understands (--backend, --host, --port) plus
@@ -48,14 +47,6 @@ function fail(name, message, usage = '') {
   console.error(`${name}: ${message}`);
   console.error(`usage: node examples/${name}.mjs [--backend select|poll|epoll] [--host H] [--port N]${usage ? ' ' + usage : ''}`);
   process.exit(2);
-}
-
-/**
- * The one backend-specific line of every server: build the selector the
- * user asked for ('default' picks the best one, epoll on Linux).
- */
-export function openSelector(backend) {
-  return createSelector(backend);
 }
 
 /**

@@ -76,6 +76,20 @@ test('epoll-edge-echo --mode edge on select and poll exits non-zero with a clear
   }
 });
 
+test('epoll-edge-echo without --mode: edge on epoll, level (and working) on select and poll', async () => {
+  for (const backend of testBackends()) {
+    const srv = await startExample('epoll-edge-echo', ['--backend', backend, '--port', '0']);
+    try {
+      await echoOnce(srv.port, 200_000);
+      const { code } = await srv.stop('SIGTERM');
+      assert.is(code, 0);
+      assert.is(srv.stderr(), '');
+    } finally {
+      await srv.stop('SIGKILL');
+    }
+  }
+});
+
 test('bad flags: exit 2 with a usage line', async () => {
   for (const args of [['--backend', 'kqueue'], ['--port', 'x'], ['--nope'], ['--max-pending', '0']]) {
     const r = await run(['examples/echo-queue.mjs', ...args]);
