@@ -72,7 +72,7 @@ function answerIfComplete(c) {
   }
   const head = c.request.subarray(0, end).toString('latin1');
   c.request = c.request.subarray(end + 4); // a pipelined next request may follow
-  const version = /^\S+ \S+ (HTTP\/1\.[01])$/m.exec(head.split('\r\n', 1)[0])?.[1];
+  const [, method, version] = /^(\S+) \S+ (HTTP\/1\.[01])$/.exec(head.split('\r\n', 1)[0]) ?? [];
   // HTTP/1.1 keeps the connection open unless told otherwise; HTTP/1.0 closes.
   c.close = !version || /^connection:\s*close\s*$/im.test(head) || (version === 'HTTP/1.0' && !/^connection:\s*keep-alive\s*$/im.test(head));
   const status = version ? '200 OK' : '400 Bad Request';
@@ -80,7 +80,7 @@ function answerIfComplete(c) {
     `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${BODY.length}\r\n` +
     (c.close ? 'Connection: close\r\n' : '') +
     '\r\n';
-  c.response = Buffer.concat([Buffer.from(header, 'latin1'), BODY]);
+  c.response = Buffer.concat([Buffer.from(header, 'latin1'), method === 'HEAD' ? Buffer.alloc(0) : BODY]);
   ep.modify(c.sock, Events.OUT); // (fd, IN) -> (fd, OUT), as in the classic
   return true;
 }

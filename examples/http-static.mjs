@@ -56,7 +56,8 @@ const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, Events.IN);
 
-// fd -> connection: { fd, sock, inbuf, out: Buffer, file: fd|-1, left: bytes of file still to send, close }
+// fd -> connection: { fd, sock, inbuf, out: Buffer, file: fd|-1, left: bytes of
+// the file still to send, head: answering a HEAD, close: close when sent }
 const conns = new Map();
 
 function drop(c) {
@@ -78,7 +79,8 @@ function respond(c, code, reason, headers, body, close) {
   let head = `HTTP/1.1 ${code} ${reason}\r\n`;
   for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
   if (c.close) head += 'Connection: close\r\n';
-  c.out = Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), body ?? Buffer.alloc(0)]);
+  // A response to HEAD has the headers GET would have, and no body.
+  c.out = Buffer.concat([Buffer.from(head + '\r\n', 'latin1'), (!c.head && body) || Buffer.alloc(0)]);
 }
 
 // Returns the real path of a regular file inside ROOT, or a status code.
@@ -110,9 +112,11 @@ function resolve(target) {
 // Parses one request head (without the blank line) and prepares the response.
 function answer(c, head) {
   const [requestLine, ...headerLines] = head.split('\r\n');
+  c.head = false;
   const m = /^([A-Z]+) (\S+) HTTP\/1\.([01])$/.exec(requestLine);
   if (!m) return status(c, 400, 'Bad Request', true); // framing unknown: close after
   const [, method, target, minor] = m;
+  c.head = method === 'HEAD';
   const headers = new Map();
   for (const line of headerLines) {
     const i = line.indexOf(':');
@@ -142,7 +146,7 @@ function answer(c, head) {
   const size = fstatSync(file).size;
   const type = TYPES[extname(found).toLowerCase()] ?? 'application/octet-stream';
   respond(c, 200, 'OK', { 'Content-Type': type, 'Content-Length': size }, null, false);
-  if (method === 'HEAD' || size === 0) closeSync(file);
+  if (c.head || size === 0) closeSync(file);
   else {
     c.file = file;
     c.left = size;
@@ -156,6 +160,7 @@ function nextRequest(c) {
   const end = c.inbuf.indexOf('\r\n\r\n');
   if (end === -1) {
     if (c.inbuf.length <= MAX_HEAD) return false; // wait for more
+    c.head = false;
     status(c, 431, 'Request Header Fields Too Large', true);
   } else {
     const head = c.inbuf.subarray(0, end).toString('latin1');
@@ -219,7 +224,7 @@ function acceptAll() {
       continue;
     }
     const fd = sock.fileno();
-    conns.set(fd, { fd, sock, inbuf: Buffer.alloc(0), out: Buffer.alloc(0), file: -1, left: 0, close: false });
+    conns.set(fd, { fd, sock, inbuf: Buffer.alloc(0), out: Buffer.alloc(0), file: -1, left: 0, head: false, close: false });
   }
 }
 

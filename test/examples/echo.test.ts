@@ -4,9 +4,8 @@
 // accepted, and it exits with code 0 on SIGINT/SIGTERM.
 import { test } from 'uvu';
 import * as net from 'node:net';
-import { raiseFdLimit } from '@iomux/core';
 import { testBackends } from '../helpers.ts';
-import { assert, echoOnce, echoSizes, eventually, killAll, startExample, vanishMidSend } from './harness.ts';
+import { assert, echoOnce, echoSizes, eventually, killAll, liveCount, startExample, vanishMidSend } from './harness.ts';
 
 const servers: { name: string; extra: string[]; backends: string[] }[] = [
   { name: 'echo-queue', extra: [], backends: ['select', 'poll', 'epoll'] },
@@ -69,5 +68,9 @@ for (const { name, extra, backends } of servers) {
     });
   }
 }
+
+test('every child process started here has exited', () => {
+  assert.is(liveCount(), 0);
+});
 
 test.run();

@@ -106,6 +106,11 @@ export function run(args: string[], input = '', timeoutMs = 15_000): Promise<{ c
   });
 }
 
+/** How many child processes started here are still running. */
+export function liveCount(): number {
+  return live.size;
+}
+
 /** Kills whatever is still running (for after-hooks). */
 export function killAll(): void {
   for (const c of live) c.kill('SIGKILL');

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testBackends } from '../helpers.ts';
-import { assert, get, head, httpExchange, killAll, startExample } from './harness.ts';
+import { assert, get, head, httpExchange, killAll, liveCount, startExample } from './harness.ts';
 
 // A site with a secret next to (outside) its root, and symlinks leading out.
 const dir = mkdtempSync(join(tmpdir(), 'iomux-static-'));
@@ -109,6 +109,10 @@ for (const backend of testBackends()) {
       const piped = await httpExchange(srv.port, [{ text: get('/style.css').text + get('/index.html').text }, { text: '' }]);
       assert.is(piped.responses.length, 2, 'two pipelined responses');
       assert.ok(piped.responses[1]!.body.equals(files['/index.html']!.data));
+      // HEAD answers carry no body, whatever the status.
+      const heads = await httpExchange(srv.port, [head('/missing'), head('/style.css'), get('/style.css')]);
+      assert.equal(heads.responses.map((r) => r.status), [404, 200, 200]);
+      assert.ok(heads.responses[2]!.body.equals(files['/style.css']!.data), 'framing intact after HEADs');
       // A 404 keeps the connection usable.
       const after404 = await httpExchange(srv.port, [get('/missing'), get('/style.css')]);
       assert.equal(after404.responses.map((r) => r.status), [404, 200]);
@@ -145,8 +149,9 @@ for (const backend of testBackends()) {
       assert.is(text, 'Hello from iomux!\n');
       assert.is(res.headers.get('content-length'), String(Buffer.byteLength(text)));
       assert.is(res.headers.get('content-type'), 'text/plain; charset=utf-8');
-      const ka = await httpExchange(srv.port, [get('/'), get('/again')]);
-      assert.equal(ka.responses.map((r) => r.status), [200, 200]);
+      const ka = await httpExchange(srv.port, [get('/'), head('/'), get('/again')]);
+      assert.equal(ka.responses.map((r) => r.status), [200, 200, 200]);
+      assert.is(ka.responses[2]!.body.toString(), 'Hello from iomux!\n');
       assert.not.ok(ka.closed);
       const close = await httpExchange(srv.port, [get('/', 'Connection: close\r\n'), get('/')]);
       assert.is(close.responses.length, 1);
@@ -162,5 +167,9 @@ for (const backend of testBackends()) {
     }
   });
 }
+
+test('every child process started here has exited', () => {
+  assert.is(liveCount(), 0);
+});
 
 test.run();

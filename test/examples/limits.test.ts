@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as net from 'node:net';
 import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
 import { testBackends } from '../helpers.ts';
-import { assert, echoOnce, eventually, killAll, startExample } from './harness.ts';
+import { assert, echoOnce, eventually, killAll, liveCount, startExample } from './harness.ts';
 
 test.after(killAll);
 
@@ -119,5 +119,9 @@ if (testBackends().includes('select') && limit >= 2 * FD_SETSIZE + 200) {
     });
   }
 }
+
+test('every child process started here has exited', () => {
+  assert.is(liveCount(), 0);
+});
 
 test.run();

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { testBackends } from '../helpers.ts';
-import { ROOT, assert, echoOnce, eventually, killAll, run, startExample, startScript } from './harness.ts';
+import { ROOT, assert, echoOnce, eventually, killAll, liveCount, run, startExample, startScript } from './harness.ts';
 
 test.after(killAll);
 
@@ -157,6 +157,10 @@ test('pnpm example NAME --backend poll --port 0 prints the ready line on stdout'
     await exited;
     clearTimeout(guard);
   }
+});
+
+test('every child process started here has exited', () => {
+  assert.is(liveCount(), 0);
 });
 
 test.run();
