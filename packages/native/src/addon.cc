@@ -71,7 +71,8 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) ThrowErrno(info.Env(), errno, "getrlimit");
   if (info.Length() > 0 && info[0].IsNumber()) {
     double want = info[0].As<Napi::Number>().DoubleValue();
-    rlim_t target = want > static_cast<double>(rl.rlim_max) ? rl.rlim_max : static_cast<rlim_t>(want);
+    if (!(want >= 0)) want = 0;  // NaN and negatives ask for nothing (and must not be cast)
+    rlim_t target = want >= static_cast<double>(rl.rlim_max) ? rl.rlim_max : static_cast<rlim_t>(want);
     if (target > rl.rlim_cur) {
       rl.rlim_cur = target;
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) ThrowErrno(info.Env(), errno, "setrlimit");
