@@ -48,13 +48,14 @@ const BACKENDS: BackendName[] = ['poll', 'epoll', 'select'];
 
 // Differences the driver found that are NOT documented: library bugs. They
 // are tolerated (and counted) so CI stays green; IOMUX_DIFF_STRICT=1 fails on
-// them. See the directed repro tests at the end of this file.
+// them. Directed repros: test/reliability/known-bugs.test.ts.
 const KNOWN_BUGS = {
   // BUG: select backend: a registered ONESHOT fd that is closed is reported
   // NVAL on every select() instead of once (backend_select.cc Wait(): the
   // EBADF path disarms only its local copy `armed`, never master_, and
   // ignores kOneshot). poll reports NVAL once and disarms. If the number is
-  // then reused, select keeps reporting the new file. First seen (with
+  // then reused, select keeps reporting the new file. BUG 1 in
+  // known-bugs.test.ts. First seen (with
   // IOMUX_DIFF_STRICT=1) at seed 48, step 25; also seed 87.
   selectOneshotNvalRepeats: 0,
 };
@@ -607,23 +608,6 @@ if (REPLAY !== undefined) {
   });
 }
 
-// Directed repro of the known bug above (skipped so CI stays green).
-// BUG: select reports a closed ONESHOT fd as NVAL on every call; poll once.
-test.skip('BUG select: a closed ONESHOT fd is reported NVAL once, like poll', () => {
-  for (const b of ['poll', 'select'] as const) {
-    const sel = createSelector(b);
-    const [a, c] = socketPair();
-    sel.register(a, IN | ONESHOT);
-    const fd = a.fileno();
-    a.close();
-    const first = sel.select(0).map(([k, ev]) => [k.fd, ev]);
-    const second = sel.select(0).map(([k, ev]) => [k.fd, ev]);
-    sel.unregister(fd);
-    sel.close();
-    c.close();
-    assert.equal(first, [[fd, NVAL]], `${b}: first select reports NVAL`);
-    assert.equal(second, [], `${b}: the ONESHOT key is disarmed after that`);
-  }
-});
+// The directed repro of KNOWN_BUGS.selectOneshotNvalRepeats is BUG 1 in known-bugs.test.ts.
 
 test.run();
