@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
 import { ROOT, SRC, binPath, killAll, runProgram, startServer } from './run.mjs';
 import { dispatchSvg } from './svg.mjs';
+import { dispatchReport, echoReport, fk, f, fx, median, waitReport } from './report.mjs';
 
 const USAGE = `usage: pnpm bench [options]
 
@@ -57,17 +58,17 @@ function fail(msg) {
 
 const PROFILES = {
   smoke: {
-    dispatch: { ns: [10, 100], actives: [1], runs: 2, warmupC: 1, warmupJs: 1, rounds: 1, layout: 'pairs' },
+    dispatch: { ns: [10, 100], actives: [1], runs: 2, warmupC: 1, warmupJs: 1, warmupMs: 20, rounds: 1, layout: 'pairs' },
     echo: { conns: [2], sizes: [64], depths: [1], warmupMs: 100, durationMs: 200, reps: 1 },
     wait: { ms: 50, reps: 1 },
   },
   quick: {
-    dispatch: { ns: [10, 100, 1000, 10000], actives: [1, 100], runs: 7, warmupC: 2, warmupJs: 4, rounds: 2, layout: 'pairs' },
-    echo: { conns: [100], sizes: [64], depths: [1, 16], warmupMs: 300, durationMs: 1500, reps: 1 },
+    dispatch: { ns: [10, 100, 1000, 10000], actives: [1, 100], runs: 7, warmupC: 2, warmupJs: 4, warmupMs: 150, rounds: 2, layout: 'pairs' },
+    echo: { conns: [100], sizes: [64], depths: [1, 16], warmupMs: 300, durationMs: 1500, reps: 2 },
     wait: { ms: 300, reps: 3 },
   },
   full: {
-    dispatch: { ns: [10, 100, 1000, 10000, 50000], actives: [1, 100], runs: 11, warmupC: 2, warmupJs: 4, rounds: 2, layout: 'both' },
+    dispatch: { ns: [10, 100, 1000, 10000, 50000], actives: [1, 100], runs: 11, warmupC: 2, warmupJs: 4, warmupMs: 300, rounds: 2, layout: 'both' },
     echo: { conns: [1, 100, 1000], sizes: [64, 16384], depths: [1, 16], warmupMs: 300, durationMs: 2000, reps: 3 },
     wait: { ms: 500, reps: 5 },
   },
@@ -79,31 +80,15 @@ const layouts = (() => {
 })();
 
 // ---------------------------------------------------------------- helpers
-const median = (xs) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s`;
 const progress = (msg) => process.stdout.write(`[${elapsed()}] ${msg}\n`);
 const notes = [];
 const note = (msg) => {
+  if (notes.includes(msg)) return;
   notes.push(msg);
   progress(`note: ${msg}`);
 };
-const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-const fx = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
-const fk = (v) => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)}k` : '-');
-
-function table(headers, rows, align) {
-  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) =>
-    cells.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
-  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-
 // ---------------------------------------------------------------- machine
 const fdLimit = raiseFdLimit(1 << 20); // children inherit it
 const meta = {
@@ -177,7 +162,7 @@ async function runDispatch() {
       for (const impl of order) {
         const warm = String(n >= 10000 ? Math.min(2, D.warmupJs) : impl === 'iomux' ? D.warmupJs : D.warmupC);
         const r = impl === 'iomux'
-          ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', warm])
+          ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', warm, '--warmup-ms', String(D.warmupMs)])
           : await runProgram(cBin, [...common, '--warmup', warm, ...(impl === 'c-mt' ? ['--threads', '1'] : [])]);
         if (r.code !== 0) {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
@@ -205,33 +190,6 @@ async function runDispatch() {
     results.dispatch.summary.push(row);
     progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)}), C+thread ${f(row.cMt.perPassUs)}`);
   }
-}
-
-function dispatchReport() {
-  const S = results.dispatch.summary;
-  if (S.length === 0) return '';
-  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
-  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process)\n';
-  out += table(['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
-  const flat = flatness();
-  if (flat.length) {
-    out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';
-    out += table(['A', 'N', 'C', 'iomux'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.iomux)]));
-  }
-  return out + '\n';
-}
-
-function flatness() {
-  const S = results.dispatch.summary.filter((r) => r.backend === 'epoll');
-  const out = [];
-  for (const A of new Set(S.map((r) => r.active))) {
-    const base = S.find((r) => r.active === A && r.n === 100);
-    const top = S.filter((r) => r.active === A).sort((a, b) => b.n - a.n)[0];
-    if (base && top && top.n > 100) {
-      out.push({ active: A, n: top.n, c: top.c.perPassUs / base.c.perPassUs, iomux: top.iomux.perPassUs / base.iomux.perPassUs });
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- echo
@@ -305,26 +263,6 @@ async function runEcho() {
   }
 }
 
-function echoReport() {
-  const S = results.echo.summary;
-  if (S.length === 0) return '';
-  const rows = [];
-  for (const sc of S) {
-    const c = sc.servers.c;
-    const net = sc.servers['node-net'];
-    for (const [name, s] of Object.entries(sc.servers)) {
-      rows.push([
-        `C=${sc.conns} ${sc.size}B D=${sc.depth}`, name, fk(s.msgsPerS), f(s.p50Us, 0), f(s.p99Us, 0), f(s.cpuUsPerMsg),
-        c ? fx(s.msgsPerS / c.msgsPerS) : '-', c ? fx(s.cpuUsPerMsg / c.cpuUsPerMsg) : '-',
-        net && name !== 'node-net' ? fx(s.msgsPerS / net.msgsPerS) : '-', f(s.loadgenCpuUsPerMsg),
-      ]);
-    }
-  }
-  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; goals for iomux-epoll at C=100: msgs ≥ 0.9x C, CPU ≤ 1.15x C)\n';
-  out += table(['scenario', 'server', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'msgs vs C', 'CPU vs C', 'msgs vs net', 'loadgen µs/msg'], rows, ['l', 'l']);
-  return out + '\n';
-}
-
 // ---------------------------------------------------------------- wait
 async function runWait() {
   const W = P.wait;
@@ -344,14 +282,6 @@ async function runWait() {
     results.wait.summary.push(row);
     progress(`wait [${step}/${opts.backends.length}] ${backend}: select() ${fk(row.selectRtPerS)} rt/s, wait() ${fk(row.waitRtPerS)} rt/s (select/wait ${fx(row.slowdown)})`);
   }
-}
-
-function waitReport() {
-  const S = results.wait.summary;
-  if (S.length === 0) return '';
-  let out = '\nwait() vs select(): ping-pong round trips per second with a worker-thread peer (slowdown = select rate / wait rate)\n';
-  out += table(['backend', 'select() rt/s', 'wait() rt/s', 'slowdown', 'goal'], S.map((r) => [r.backend, fk(r.selectRtPerS), fk(r.waitRtPerS), fx(r.slowdown), `≤ ${r.goal}x`]), ['l']);
-  return out + '\n';
 }
 
 // ---------------------------------------------------------------- main
@@ -385,7 +315,7 @@ if (results.dispatch.summary.length) {
   );
 }
 
-process.stdout.write(dispatchReport() + echoReport() + waitReport());
+process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
 process.exitCode = exitCode;

@@ -4,7 +4,11 @@
 // so the two can be compared run for run. Run by cli.mjs as a child process,
 // one per configuration:
 //
-//   node dispatch.mjs --backend epoll --n 1000 --active 1 --writes 100 --runs 9 [--warmup 3] [--packed]
+//   node dispatch.mjs --backend epoll --n 1000 --active 1 --writes 100 --runs 9
+//                     [--warmup 3] [--warmup-ms 200] [--packed]
+//
+// Warm-up: at least --warmup runs and at least --warmup-ms of them, so the JIT
+// has optimised the loop even where one run takes a millisecond.
 //
 // Prints one JSON line: the parameters and one {ns, passes, events} per run.
 import { createSelector, Events, FD_SETSIZE, raiseFdLimit, socketPair } from '@iomux/core';
@@ -20,6 +24,7 @@ const A = Number(opt('--active', 1));
 const W = Number(opt('--writes', 100));
 const runs = Number(opt('--runs', 5));
 const warmup = Number(opt('--warmup', 3));
+const warmupMs = Number(opt('--warmup-ms', 200));
 const packed = args.includes('--packed');
 
 if (!(N >= 2 && A >= 1 && A <= N) || (packed && N % 2)) {
@@ -101,11 +106,10 @@ function runOnce() {
   return { ns: Number(ns), passes, events: count };
 }
 
+const warmEnd = performance.now() + warmupMs;
+for (let r = 0; r < warmup || performance.now() < warmEnd; r++) runOnce();
 const samples = [];
-for (let r = 0; r < warmup + runs; r++) {
-  const s = runOnce();
-  if (r >= warmup) samples.push(s);
-}
+for (let r = 0; r < runs; r++) samples.push(runOnce());
 sel.close();
 for (const s of sockets) s.close();
 process.stdout.write(

@@ -22,7 +22,11 @@ function fmt(v) {
  * @param rows dispatch summary rows: {backend, n, active, layout, c: {perPassUs}, iomux: {perPassUs}}
  * @param meta {title, subtitle}
  */
-export function dispatchSvg(rows, meta) {
+export function dispatchSvg(allRows, meta) {
+  // One point per (backend, N, A): the pairs layout where it ran, else packed.
+  const rows = allRows.filter(
+    (r) => r.layout === 'pairs' || !allRows.some((o) => o.layout === 'pairs' && o.backend === r.backend && o.n === r.n && o.active === r.active),
+  );
   const actives = [...new Set(rows.map((r) => r.active))].sort((a, b) => a - b);
   const panelW = 430;
   const panelH = 330;

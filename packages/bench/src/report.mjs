@@ -1,0 +1,91 @@
+// Turns a results object (what cli.mjs writes as JSON) into the tables it
+// prints, as plain text for the terminal or Markdown for docs/bench.md:
+//
+//   node packages/bench/src/report.mjs bench-results/bench-….json   (Markdown)
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const median = (xs) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+
+export const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+export const fx = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
+export const fk = (v) => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)}k` : '-');
+
+function table(md, headers, rows, align) {
+  if (md) {
+    const esc = (c) => String(c).replace(/\|/g, '\\|');
+    const sep = headers.map((_, i) => ((align?.[i] ?? 'r') === 'l' ? ':--' : '--:'));
+    return [headers, sep, ...rows].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
+  }
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) =>
+    cells.map((c, i) => ((align?.[i] ?? 'r') === 'l' ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function dispatchReport(results, md = false) {
+  const S = results.dispatch.summary;
+  if (S.length === 0) return '';
+  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
+  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process)\n';
+  out += table(md, ['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
+  const flat = flatness(results);
+  if (flat.length) {
+    out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';
+    out += table(md, ['A', 'N', 'C', 'iomux'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.iomux)]));
+  }
+  return out + '\n';
+}
+
+export function flatness(results) {
+  const all = results.dispatch.summary.filter((r) => r.backend === 'epoll');
+  const S = all.filter((r) => r.layout === 'pairs' || !all.some((o) => o.layout === 'pairs' && o.n === r.n && o.active === r.active));
+  const out = [];
+  for (const A of new Set(S.map((r) => r.active))) {
+    const base = S.find((r) => r.active === A && r.n === 100);
+    const top = S.filter((r) => r.active === A).sort((a, b) => b.n - a.n)[0];
+    if (base && top && top.n > 100) {
+      out.push({ active: A, n: top.n, c: top.c.perPassUs / base.c.perPassUs, iomux: top.iomux.perPassUs / base.iomux.perPassUs });
+    }
+  }
+  return out;
+}
+
+export function echoReport(results, md = false) {
+  const S = results.echo.summary;
+  if (S.length === 0) return '';
+  const rows = [];
+  for (const sc of S) {
+    const c = sc.servers.c;
+    const net = sc.servers['node-net'];
+    for (const [name, s] of Object.entries(sc.servers)) {
+      rows.push([
+        `C=${sc.conns} ${sc.size}B D=${sc.depth}`, name, fk(s.msgsPerS), f(s.p50Us, 0), f(s.p99Us, 0), f(s.cpuUsPerMsg),
+        c ? fx(s.msgsPerS / c.msgsPerS) : '-', c ? fx(s.cpuUsPerMsg / c.cpuUsPerMsg) : '-',
+        net && name !== 'node-net' ? fx(s.msgsPerS / net.msgsPerS) : '-', f(s.loadgenCpuUsPerMsg),
+      ]);
+    }
+  }
+  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; goals for iomux-epoll at C=100: msgs ≥ 0.9x C, CPU ≤ 1.15x C)\n';
+  out += table(md, ['scenario', 'server', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'msgs vs C', 'CPU vs C', 'msgs vs net', 'loadgen µs/msg'], rows, ['l', 'l']);
+  return out + '\n';
+}
+
+export function waitReport(results, md = false) {
+  const S = results.wait.summary;
+  if (S.length === 0) return '';
+  let out = '\nwait() vs select(): ping-pong round trips per second with a worker-thread peer (slowdown = select rate / wait rate)\n';
+  out += table(md, ['backend', 'select() rt/s', 'wait() rt/s', 'slowdown', 'goal'], S.map((r) => [r.backend, fk(r.selectRtPerS), fk(r.waitRtPerS), fx(r.slowdown), `≤ ${r.goal}x`]), ['l']);
+  return out + '\n';
+}
+
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const results = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  process.stdout.write(dispatchReport(results, true) + echoReport(results, true) + waitReport(results, true));
+}
