@@ -2,6 +2,7 @@
 // pnpm bench: iomux's backend comparison benchmarks (issue 6, and the wait()
 // micro-benchmark of issue 3). Everything is measured side by side in one
 // run and reported as ratios; see docs/bench.md for the method.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +18,8 @@ const USAGE = `usage: pnpm bench [options]
   --smoke           a few seconds, for CI: checks the harness, not the speed
   --only LIST       dispatch, echo and/or wait, comma-separated (default: all)
   --backend LIST    select, poll and/or epoll (default: all)
+  --cpython         add CPython selectors everywhere (default: dispatch in quick and full, echo in full)
+  --no-cpython      leave CPython out
   --packed          dispatch: pack the watched fds at the lowest numbers (select reaches N=1,000)
   --layout L        dispatch: pairs (default), packed, or both (the default of --full)
   --json FILE       where to write every raw sample (default: bench-results/bench-<time>.json)
@@ -26,7 +29,7 @@ const USAGE = `usage: pnpm bench [options]
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
-const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null };
+const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   const val = () => {
@@ -39,6 +42,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--only') opts.only = val().split(',');
   else if (a === '--backend') opts.backends = val().split(',');
   else if (a === '--packed') opts.layout = 'packed';
+  else if (a === '--cpython') opts.cpython = true;
+  else if (a === '--no-cpython') opts.cpython = false;
   else if (a === '--layout') opts.layout = val();
   else if (a === '--json') opts.json = val();
   else if (a === '--svg') opts.svg = val();
@@ -79,6 +84,18 @@ const layouts = (() => {
   return l === 'both' ? ['pairs', 'packed'] : [l];
 })();
 
+const PYTHON = process.env.PYTHON ?? 'python3';
+const pythonVersion = (() => {
+  if (opts.cpython === false) return null;
+  const r = spawnSync(PYTHON, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+})();
+const cpythonIn = {
+  dispatch: pythonVersion !== null && (opts.cpython ?? opts.profile !== 'smoke'),
+  echo: pythonVersion !== null && (opts.cpython ?? opts.profile === 'full'),
+};
+const PY = join(SRC, '..', 'py');
+
 // ---------------------------------------------------------------- helpers
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s`;
@@ -98,6 +115,7 @@ const meta = {
   machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavg: os.loadavg() },
   kernel: `${os.type()} ${os.release()}`,
   node: process.version,
+  python: pythonVersion,
   v8: process.versions.v8,
   fdLimit,
   FD_SETSIZE,
@@ -154,14 +172,17 @@ async function runDispatch() {
     const runs = n >= 10000 ? Math.max(3, Math.ceil(D.runs / 2)) : D.runs; // big N: each run is long already
     const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(runs)];
     if (use === 'packed') common.push('--packed');
-    const samples = { c: [], iomux: [], 'c-mt': [] };
+    const samples = { c: [], iomux: [], 'c-mt': [], cpython: [] };
+    const impls = cpythonIn.dispatch ? ['c', 'iomux', 'c-mt', 'cpython'] : ['c', 'iomux', 'c-mt'];
     let failed = null;
     for (let round = 0; round < D.rounds && !failed; round++) {
       // Alternate the order, so drifting load hits every implementation alike.
-      const order = round % 2 === 0 ? ['c', 'iomux', 'c-mt'] : ['c-mt', 'iomux', 'c'];
+      const order = round % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
         const warm = String(n >= 10000 ? Math.min(2, D.warmupJs) : impl === 'iomux' ? D.warmupJs : D.warmupC);
-        const r = impl === 'iomux'
+        const r = impl === 'cpython'
+          ? await runProgram(PYTHON, [join(PY, 'dispatch.py'), ...common, '--warmup', warm])
+          : impl === 'iomux'
           ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', warm, '--warmup-ms', String(D.warmupMs)])
           : await runProgram(cBin, [...common, '--warmup', warm, ...(impl === 'c-mt' ? ['--threads', '1'] : [])]);
         if (r.code !== 0) {
@@ -185,10 +206,14 @@ async function runDispatch() {
       runs: xs.length,
     });
     const row = { backend, n, active: A, writes: writesFor(A), layout: use, c: stat(samples.c), cMt: stat(samples['c-mt']), iomux: stat(samples.iomux) };
+    if (samples.cpython.length) {
+      row.cpython = stat(samples.cpython);
+      row.ratioPy = row.cpython.perPassUs / row.c.perPassUs;
+    }
     row.ratio = row.iomux.perPassUs / row.c.perPassUs;
     row.ratioMt = row.iomux.perPassUs / row.cMt.perPassUs;
     results.dispatch.summary.push(row);
-    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)}), C+thread ${f(row.cMt.perPassUs)}`);
+    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)}), C+thread ${f(row.cMt.perPassUs)}${row.cpython ? `, CPython ${f(row.cpython.perPassUs)} (${fx(row.ratioPy)})` : ''}`);
   }
 }
 
@@ -199,12 +224,13 @@ const SERVERS = {
   'iomux-poll': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'poll']],
   'iomux-select': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'select']],
   'node-net': () => [process.execPath, [join(SRC, 'echo-net.mjs')]],
+  'cpython-selectors': () => [PYTHON, [join(PY, 'echo_selectors.py')]],
 };
 
 async function runEcho() {
   const loadgen = binPath('iomux_loadgen');
   const E = P.echo;
-  const servers = ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net'];
+  const servers = ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net', ...(cpythonIn.echo ? ['cpython-selectors'] : [])];
   const plan = [];
   for (const conns of E.conns) for (const size of E.sizes) for (const depth of E.depths) plan.push({ conns, size, depth });
   let step = 0;

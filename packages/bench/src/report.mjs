@@ -31,9 +31,12 @@ function table(md, headers, rows, align) {
 export function dispatchReport(results, md = false) {
   const S = results.dispatch.summary;
   if (S.length === 0) return '';
-  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
-  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process)\n';
-  out += table(md, ['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread', 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
+  const py = S.some((r) => r.cpython);
+  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt),
+    ...(py ? [f(r.cpython?.perPassUs), fx(r.ratioPy)] : []), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
+  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process;\n CPython = the same method on the selectors module of CPython)\n';
+  out += table(md, ['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread',
+    ...(py ? ['CPython µs/pass', 'CPython/C'] : []), 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
   const flat = flatness(results);
   if (flat.length) {
     out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';
