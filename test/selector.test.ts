@@ -13,6 +13,7 @@ import {
   FD_SETSIZE,
   PollSelector,
   SelectSelector,
+  Socket,
   SystemError,
   constants,
   createSelector,
@@ -370,13 +371,45 @@ for (const b of testBackends()) {
     }
   });
 
-  t('RDHUP: the peer shutting down its write side is reported', (s) => {
+  t('RDHUP: the peer shutting down its write side is reported, unread data or not', (s) => {
     const sel = s.selector(b);
     const [a, c] = s.pair();
-    sel.register(a, RDHUP);
+    sel.register(a, IN | RDHUP);
     expectNoEvents(sel, a.fileno());
+    c.send('last words');
+    expectEvents(sel, a.fileno(), IN, RDHUP);
     c.shutdown('write');
-    expectEvents(sel, a.fileno(), RDHUP, b === 'select' ? HUP : 0);
+    expectEvents(sel, a.fileno(), IN | RDHUP, b === 'select' ? HUP : 0);
+    if (b === 'select') throwsCode(() => sel.modify(a, RDHUP), 'ERR_UNSUPPORTED');
+    else assert.is(sel.modify(a, RDHUP).events, RDHUP);
+  });
+
+  t('a peer reset surfaces as ECONNRESET from recv(), RDHUP interest or not', (s) => {
+    const srv = s.add(new Socket());
+    srv.bind({ host: '127.0.0.1', port: 0 });
+    srv.listen();
+    const cl = s.add(new Socket());
+    cl.connect(srv.localAddress());
+    const [conn] = srv.accept()!;
+    conn.setLinger(0);
+    conn.close(); // RST
+    const sel = s.selector(b);
+    sel.register(cl, IN | RDHUP);
+    expectEvents(sel, cl.fileno(), IN, 0);
+    throwsCode(() => cl.recv(10), 'ECONNRESET', SystemError);
+  });
+
+  t('a closed ONESHOT fd is reported once, then stays disarmed', (s) => {
+    const sel = s.selector(b);
+    const [a] = s.pair();
+    sel.register(a, IN | ONESHOT);
+    const fd = a.fileno();
+    a.close();
+    const first = readyMap(sel.select(0));
+    if (b === 'epoll') assert.not.ok(first.has(fd));
+    else assert.is(first.get(fd), NVAL);
+    expectNoEvents(sel, fd);
+    sel.unregister(fd);
   });
 
   t('a pipe: read end sees IN then HUP; write end sees ERR when the reader leaves', (s) => {

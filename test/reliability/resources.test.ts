@@ -51,7 +51,7 @@ for (const b of testBackends()) {
       const cycle = (i: number) => {
         const fd = fds[i & 3]!;
         sel.register(fd, i & 1 ? Events.IN : Events.IN | Events.OUT, i);
-        if ((i & 15) === 0) sel.modify(fd, Events.OUT | Events.RDHUP, 'm');
+        if ((i & 15) === 0) sel.modify(fd, Events.IN | Events.OUT | Events.RDHUP, 'm');
         if ((i & 255) === 0) sel.select(0);
         sel.unregister(fd);
       };

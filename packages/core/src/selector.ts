@@ -160,7 +160,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
    * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`
    * @param data - anything; returned in the key
    * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE on
-   *   select/poll), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
+   *   select/poll; RDHUP without IN on select), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
    *   `EPERM` for a regular file on epoll). A failed register leaves no key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
@@ -414,6 +414,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if ((mask & Events.EDGE) !== 0 && this.backend !== 'epoll') {
       throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);
     }
+    // select's read set wakes for data as well as for a shutdown, so it cannot
+    // wait for RDHUP alone: it would return at once, with nothing to report,
+    // for as long as unread data sits on the socket.
+    if (this.backend === 'select' && (mask & Events.RDHUP) !== 0 && (mask & Events.IN) === 0) {
+      throw codedError(Error, 'ERR_UNSUPPORTED', 'The select backend can watch RDHUP only together with IN');
+    }
     return mask;
   }
 
@@ -458,8 +464,8 @@ function toNativeTimeout(timeoutMs: unknown): number {
 /**
  * `select(2)`: three fd bitmaps copied and scanned on every call: cost grows
  * with the highest fd. Refuses fds ≥ {@link FD_SETSIZE} at `register()`.
- * Cannot tell HUP or ERR from readiness; RDHUP is emulated. `wait()` uses a
- * dedicated thread.
+ * Cannot tell HUP or ERR from readiness; RDHUP is emulated and needs IN.
+ * `wait()` uses a dedicated thread.
  */
 export class SelectSelector<T = unknown> extends BaseSelector<T> {
   constructor() {

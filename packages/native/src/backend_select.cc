@@ -6,12 +6,14 @@
 // FD_SET on one writes past the bitmap, so Add() refuses it before any FD_SET.
 // Mapping: IN and RDHUP watch the read set, OUT the write set, PRI the except
 // set. select(2) cannot tell HUP or ERR from readiness: a hung-up socket is
-// simply readable. RDHUP is emulated with a MSG_PEEK of one byte on readable
-// sockets, so it shows once unread data has been consumed. ONESHOT is
+// simply readable. RDHUP is emulated: a readable fd with RDHUP interest gets
+// a zero-timeout poll(2) of its own, which tells whether the peer shut down.
+// RDHUP without IN is refused by the TypeScript layer (ERR_UNSUPPORTED): the
+// read set cannot wait for a shutdown without also waking for data. ONESHOT is
 // emulated by clearing the fd from the master sets once it is reported.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/select.h>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -49,9 +51,11 @@ uint32_t Revents(const Sets& s, int fd, uint32_t interest) {
   if (FD_ISSET(fd, &s.read)) {
     ev |= kIn;
     if (interest & kRdhup) {
-      // A stream socket whose peer shut down its write side reads EOF.
-      char c;
-      if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) ev |= kRdhup;
+      // select(2) has no RDHUP; ask the kernel about this one readable fd.
+      // Not a MSG_PEEK: reading would consume a pending error (ECONNRESET)
+      // that the application's own recv() must see.
+      pollfd p{fd, static_cast<short>(kRdhup), 0};
+      if (poll(&p, 1, 0) == 1 && (p.revents & kRdhup)) ev |= kRdhup;
     }
   }
   if (FD_ISSET(fd, &s.write)) ev |= kOut;
@@ -129,6 +133,7 @@ class SelectBackend final : public Backend {
       for (int fd = 0; fd <= maxfd_; fd++) {
         if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
         Disarm(armed, fd);
+        if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll
         if (n < cap) {
           out[2 * n] = fd;
           out[2 * n + 1] = static_cast<int32_t>(kNval);

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -266,23 +267,48 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   return a;
 }
 
-// recv into a scratch buffer, then copy exactly what arrived, so a large
-// maxBytes costs no large allocation per call.
+// Small reads land in a fixed scratch buffer and are copied out exactly; a
+// large maxBytes gets a buffer sized to what is waiting (FIONREAD), at least
+// 64 KiB, so asking for 1 GiB neither allocates nor keeps 1 GiB.
+constexpr size_t kScratch = 64 * 1024;
+
+struct RecvTarget {
+  uint8_t* data;
+  size_t size;
+  Napi::Buffer<uint8_t> buffer;  // empty when `data` is the scratch buffer
+};
+
+RecvTarget Target(Napi::Env env, int fd, size_t max) {
+  thread_local uint8_t scratch[kScratch];
+  if (max <= kScratch) return {scratch, max, Napi::Buffer<uint8_t>()};
+  int avail = 0;
+  size_t size = kScratch;
+  if (ioctl(fd, FIONREAD, &avail) == 0 && static_cast<size_t>(avail) > size) size = avail;
+  if (size > max) size = max;
+  Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::New(env, size);
+  return {b.Data(), size, b};
+}
+
+Napi::Value Result(Napi::Env env, RecvTarget& t, size_t n) {
+  if (!t.buffer.IsEmpty() && n == t.size) return t.buffer;
+  return Napi::Buffer<uint8_t>::Copy(env, t.data, n);
+}
+
 Napi::Value Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
   int max = ArgInt(info, 1, "maxBytes");
-  thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < static_cast<size_t>(max)) scratch.resize(max);
+  if (max <= 0) ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "maxBytes must be positive");
+  RecvTarget t = Target(env, fd, max);
   ssize_t n;
   do {
-    n = recv(fd, scratch.data(), max, 0);
+    n = recv(fd, t.data, t.size, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (WouldBlock(errno)) return env.Null();
     ThrowErrno(env, errno, "recv", fd);
   }
-  return Napi::Buffer<uint8_t>::Copy(env, scratch.data(), n);
+  return Result(env, t, n);
 }
 
 Napi::Value RecvInto(const Napi::CallbackInfo& info) {
@@ -305,21 +331,21 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
   int max = ArgInt(info, 1, "maxBytes");
-  thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < static_cast<size_t>(max)) scratch.resize(max);
+  if (max <= 0) ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "maxBytes must be positive");
+  RecvTarget t = Target(env, fd, max);
   sockaddr_storage ss;
   socklen_t len;
   ssize_t n;
   do {
     len = sizeof ss;
-    n = recvfrom(fd, scratch.data(), max, 0, reinterpret_cast<sockaddr*>(&ss), &len);
+    n = recvfrom(fd, t.data, t.size, 0, reinterpret_cast<sockaddr*>(&ss), &len);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (WouldBlock(errno)) return env.Null();
     ThrowErrno(env, errno, "recvfrom", fd);
   }
   Napi::Array a = Napi::Array::New(env, 2);
-  a.Set(0u, Napi::Buffer<uint8_t>::Copy(env, scratch.data(), n));
+  a.Set(0u, Result(env, t, n));
   a.Set(1u, FromSockaddr(env, ss, len));
   return a;
 }
