@@ -203,6 +203,21 @@ for (const b of testBackends()) {
         assert.ok(k.events >= 0, 'masks are reported non-negative');
         sel.unregister(a);
       }
+      // select can watch RDHUP only together with IN (it cannot wait for a
+      // shutdown alone without spinning); poll and epoll take it alone.
+      for (const v of [Events.RDHUP, Events.RDHUP | Events.OUT, Events.RDHUP | Events.ONESHOT, Events.RDHUP | Events.PRI]) {
+        if (b === 'select') {
+          throws(`select register(fd, ${formatEvents(v)})`, () => sel.register(a, v), 'ERR_UNSUPPORTED');
+          throws(`select modify(fd, ${formatEvents(v)})`, () => sel.modify(c, v), 'ERR_UNSUPPORTED');
+        } else {
+          sel.register(a, v);
+          sel.unregister(a);
+          sel.modify(c, v);
+          sel.modify(c, Events.IN);
+        }
+      }
+      sel.register(a, Events.RDHUP | Events.IN);
+      sel.unregister(a);
       assert.not.ok(sel.getMap().has(a.fileno()), 'no key left behind');
       assert.is(sel.getKey(c).events, Events.IN, 'a failed modify() left the key as it was');
       // The key still reports as before.
@@ -444,6 +459,49 @@ test('Socket data matrix: recv, recvInto, recvFrom, send, sendTo', () =>
     // sendTo on a connected stream: address errors first.
     throws('sendTo(bad address)', () => a.sendTo('x', null as never), TYPE);
     throws('sendTo(bad data)', () => a.sendTo(5 as never, { path: '/x' }), TYPE);
+  }));
+
+test('recv()/recvFrom() size boundaries: every byte, in order, never more than asked', () =>
+  withScope((s) => {
+    const [a, b] = s.pair();
+    a.setBlocking(false);
+    b.setBlocking(false);
+    b.setBufferSizes({ send: 1 << 20 });
+    a.setBufferSizes({ receive: 1 << 20 });
+    let seq = 0;
+    const make = (n: number) => {
+      const buf = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) buf[i] = (seq + i) * 13 & 0xff;
+      seq += n;
+      return buf;
+    };
+    let checked = 0;
+    const verify = (got: Buffer) => {
+      for (let i = 0; i < got.length; i++) if (got[i] !== ((checked + i) * 13 & 0xff)) assert.unreachable(`byte ${checked + i} corrupted`);
+      checked += got.length;
+    };
+    const sizes = [1, 2, 4095, 65535, 65536, 65537, 100_000, 1 << 20, 2 ** 30];
+    for (const waiting of [0, 1, 65535, 65536, 65537, 200_000]) {
+      for (const max of sizes) {
+        for (const method of ['recv', 'recvFrom'] as const) {
+          let sent = 0;
+          while (sent < waiting) sent += b.send(make(Math.min(65536, waiting - sent))) ?? assert.unreachable('send blocked') ?? 0;
+          let left = waiting;
+          for (;;) {
+            const r = method === 'recv' ? a.recv(max) : a.recvFrom(max)?.[0] ?? null;
+            if (r === null) break;
+            assert.ok(r.length > 0 && r.length <= max, `${method}(${max}) returned ${r.length} bytes`);
+            verify(r);
+            left -= r.length;
+          }
+          assert.is(left, 0, `${method}(${max}) with ${waiting} waiting: every byte read`);
+        }
+      }
+    }
+    assert.is(checked, seq);
+    // EOF is an empty Buffer at every size.
+    b.shutdown('write');
+    for (const max of sizes) assert.is(a.recv(max)?.length, 0, `recv(${max}) at EOF`);
   }));
 
 test('Socket option matrix', () =>
