@@ -64,6 +64,60 @@ node -e '
   if (typeof core.NativeSelector !== "function") process.exit(1);
 ' || fail "preflight: the sanitizer runtime or addon did not load"
 
+# Canary: prove that this harness (preload, options, exit code) really catches
+# a memory error in an addon: a tiny instrumented addon with a heap overflow
+# must die with ASan's report (exit 86), and a signed overflow with UBSan's
+# (exit 87). Counts as one test.
+canary_dir="$root/$out/canary"
+mkdir -p "$canary_dir"
+cat >"$canary_dir/canary.c" <<'CANARY'
+#include <node_api.h>
+#include <stdlib.h>
+#include <limits.h>
+static napi_value Overflow(napi_env env, napi_callback_info info) {
+  volatile char* p = malloc(8);
+  p[8] = 1; /* one past the end: AddressSanitizer */
+  free((void*)p);
+  return NULL;
+}
+static napi_value IntOverflow(napi_env env, napi_callback_info info) {
+  volatile int x = INT_MAX;
+  x = x + 1; /* signed overflow: UndefinedBehaviorSanitizer */
+  return NULL;
+}
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "overflow", NAPI_AUTO_LENGTH, Overflow, NULL, &fn);
+  napi_set_named_property(env, exports, "overflow", fn);
+  napi_create_function(env, "intOverflow", NAPI_AUTO_LENGTH, IntOverflow, NULL, &fn);
+  napi_set_named_property(env, exports, "intOverflow", fn);
+  return exports;
+}
+CANARY
+node_inc=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
+canary_ok=0
+# -fno-sanitize=object-size: let the heap overflow reach ASan rather than UBSan.
+if gcc -shared -fPIC -O1 -g -fsanitize=address,undefined -fno-sanitize=object-size -fno-sanitize-recover=undefined \
+  -fno-omit-frame-pointer -I"$node_inc" -o "$canary_dir/canary.node" "$canary_dir/canary.c" 2>"$canary_dir/build.log"; then
+  canary_ok=1
+  while IFS=: read -r fn want_rc want_msg; do
+    node -e "require('$canary_dir/canary.node').$fn(); console.log('canary: survived')" >"$canary_dir/$fn.log" 2>&1
+    rc=$?
+    if [ "$rc" = "$want_rc" ] && grep -q "$want_msg" "$canary_dir/$fn.log"; then
+      echo "ok   sanitizer canary: $want_msg in an addon is caught (exit $rc)"
+    else
+      canary_ok=0
+      echo "FAIL sanitizer canary: $want_msg not caught (exit $rc); the harness would miss real errors"
+      tail -n 5 "$canary_dir/$fn.log"
+    fi
+  done <<'CASES'
+overflow:86:heap-buffer-overflow
+intOverflow:87:signed integer overflow
+CASES
+else
+  echo "FAIL sanitizer canary: could not build it (log: $canary_dir/build.log)"
+fi
+
 pnpm run build:ts >/dev/null || fail "TypeScript build failed"
 
 log=$(mktemp)
@@ -93,6 +147,7 @@ if [ "${IOMUX_VALGRIND:-}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
   done
 fi
 
+if [ "$canary_ok" = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 [ "$failed" -gt 0 ] && status=1
 echo "$passed passed, $failed failed"
 exit $status
