@@ -69,6 +69,26 @@ test('the JSON records the machine and every raw sample', () => {
   for (const w of r.wait.summary) assert.ok(w.selectRtPerS > 0 && w.waitRtPerS > 0);
 });
 
+test('--only and --backend narrow the run', () => {
+  const only = join(dir, 'only.json');
+  const r = spawnSync(process.execPath, ['packages/bench/src/cli.mjs', '--smoke', '--only', 'wait', '--backend', 'epoll', '--json', only], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  const j = JSON.parse(readFileSync(only, 'utf8'));
+  assert.equal(j.dispatch.raw, []);
+  assert.equal(j.echo.raw, []);
+  assert.equal(j.wait.summary.map((w: { backend: string }) => w.backend), ['epoll']);
+});
+
+test('a bad option is refused with the usage text', () => {
+  const r = spawnSync(process.execPath, ['packages/bench/src/cli.mjs', '--only', 'nope'], { cwd: root, encoding: 'utf8' });
+  assert.is(r.status, 2);
+  assert.match(r.stderr, 'usage: pnpm bench');
+});
+
 test('the SVG chart is written', () => {
   const svg = readFileSync(svgPath, 'utf8');
   assert.match(svg, /^<svg /);
