@@ -17,9 +17,15 @@ import { testBackends } from '../helpers.ts';
 
 raiseFdLimit(4096);
 
-const SERVERS: [example: string, backend: string][] = [
-  ...testBackends().map((b) => ['epoll-edge-echo', b] as [string, string]),
-  ...(testBackends().includes('epoll') ? [['echo-queue', 'epoll'] as [string, string]] : []),
+const SERVERS: [example: string, backend: string, extra: string[]][] = [
+  ...testBackends().map((b) => ['epoll-edge-echo', b, []] as [string, string, string[]]),
+  // epoll in level-triggered mode: the same server code path as select/poll, on epoll.
+  ...(testBackends().includes('epoll')
+    ? [
+        ['epoll-edge-echo', 'epoll', ['--mode', 'level']] as [string, string, string[]],
+        ['echo-queue', 'epoll', []] as [string, string, string[]],
+      ]
+    : []),
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -112,8 +118,8 @@ function echoRoundTrip(port: number, size: number, seed: number): void {
   }
 }
 
-async function withServer(example: string, backend: string, args: string[], body: (srv: Server) => Promise<void> | void): Promise<void> {
-  const srv = await startExample(example, ['--backend', backend, '--port', '0', ...args]);
+async function withServer(example: string, backend: string, args: string[], extra: string[], body: (srv: Server) => Promise<void> | void): Promise<void> {
+  const srv = await startExample(example, ['--backend', backend, '--port', '0', ...extra, ...args]);
   try {
     await body(srv);
     assert.is(srv.child.exitCode, null, `the server is still running (stderr: ${srv.stderr()})`);
@@ -125,11 +131,11 @@ async function withServer(example: string, backend: string, args: string[], body
 
 // ---------------------------------------------------------------- tests
 
-for (const [example, backend] of SERVERS) {
-  const name = `${example} --backend ${backend}`;
+for (const [example, backend, extra] of SERVERS) {
+  const name = `${example} --backend ${backend}${extra.length ? ' ' + extra.join(' ') : ''}`;
 
   test(`${name}: peers that reset (SO_LINGER 0) mid-echo do not disturb the others`, () =>
-    withServer(example, backend, [], async (srv) => {
+    withServer(example, backend, [], extra, async (srv) => {
       await eventually(() => srv.fdCount() > 0);
       const base = srv.fdCount();
       const N = 24;
@@ -158,7 +164,7 @@ for (const [example, backend] of SERVERS) {
     }));
 
   test(`${name}: half-closed peers get their whole echo, then EOF`, () =>
-    withServer(example, backend, [], async (srv) => {
+    withServer(example, backend, [], extra, async (srv) => {
       const sizes = [1, 1000, 65_536, 300_000, 1_500_000];
       const socks = sizes.map(() => connect(srv.port));
       try {
@@ -193,7 +199,7 @@ for (const [example, backend] of SERVERS) {
     }));
 
   test(`${name}: a peer that stops reading: the server backs off (no spin) and loses nothing`, () =>
-    withServer(example, backend, ['--max-pending', String(64 << 20)], async (srv) => {
+    withServer(example, backend, ['--max-pending', String(64 << 20)], extra, async (srv) => {
       const s = connect(srv.port, { rcvbuf: 4096 });
       try {
         const size = 6 << 20;
@@ -224,7 +230,7 @@ for (const [example, backend] of SERVERS) {
     }));
 
   test(`${name}: a peer that never reads is dropped past the output cap; RSS stays bounded`, () =>
-    withServer(example, backend, ['--max-pending', String(1 << 20)], async (srv) => {
+    withServer(example, backend, ['--max-pending', String(1 << 20)], extra, async (srv) => {
       const pid = srv.child.pid!;
       const rss0 = rssMiB(pid);
       const good = connect(srv.port);
