@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { Events, PollSelector, Socket, raiseFdLimit } from '@iomux/core';
-import { startExample, eventually, type Server } from '../examples/harness.ts';
+import { startExample, startScript, eventually, type Server } from '../examples/harness.ts';
 import { testBackends } from '../helpers.ts';
 
 raiseFdLimit(4096);
@@ -129,6 +129,41 @@ async function withServer(example: string, backend: string, args: string[], extr
   }
 }
 
+/**
+ * The server's CPU time while a peer that sent `size` bytes does not read its
+ * echo (pending output, send() returning null). A server that backs off with
+ * OUT interest uses ~0; one that retries send() at once burns a core.
+ */
+async function stallCpu(srv: Server, s: Socket, size: number, deadline: number): Promise<{ cpu: number; wall: number; msg: Buffer }> {
+  const msg = pattern(5, size);
+  sendAll(s, msg, deadline);
+  const pid = srv.child.pid!;
+  const cpu0 = cpuSeconds(pid);
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  return { cpu: cpuSeconds(pid) - cpu0, wall: (Date.now() - t0) / 1000, msg };
+}
+
+/** The server's CPU time while 50 connected peers sit idle after one echo each. */
+async function idleCpu(srv: Server): Promise<{ cpu: number; wall: number }> {
+  const socks = Array.from({ length: 50 }, () => connect(srv.port));
+  try {
+    const deadline = Date.now() + 20_000;
+    for (const [i, s] of socks.entries()) {
+      const m = pattern(200 + i, 100);
+      sendAll(s, m, deadline);
+      assert.ok(recvN(s, 100, deadline).data.equals(m), 'echo before idling');
+    }
+    const pid = srv.child.pid!;
+    const cpu0 = cpuSeconds(pid);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 1200));
+    return { cpu: cpuSeconds(pid) - cpu0, wall: (Date.now() - t0) / 1000 };
+  } finally {
+    for (const s of socks) s.close();
+  }
+}
+
 // ---------------------------------------------------------------- tests
 
 for (const [example, backend, extra] of SERVERS) {
@@ -198,24 +233,22 @@ for (const [example, backend, extra] of SERVERS) {
       echoRoundTrip(srv.port, 10_000, 7);
     }));
 
+  test(`${name}: idle connections cost no CPU (no OUT interest without output)`, () =>
+    withServer(example, backend, [], extra, async (srv) => {
+      const { cpu, wall } = await idleCpu(srv);
+      console.log(`  ${name}: server CPU with 50 idle peers: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
+      assert.ok(cpu < wall * 0.5, `the server spins on idle connections: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
+    }));
+
   test(`${name}: a peer that stops reading: the server backs off (no spin) and loses nothing`, () =>
     withServer(example, backend, ['--max-pending', String(64 << 20)], extra, async (srv) => {
       const s = connect(srv.port, { rcvbuf: 4096 });
       try {
         const size = 6 << 20;
-        const msg = pattern(5, size);
         const deadline = Date.now() + 60_000;
         // Send everything without reading: the server's send() returns null
-        // and it must hold the rest until we read.
-        sendAll(s, msg, deadline);
-        // Idle: the server has output pending and cannot send it. A server
-        // that spins on an always-writable-looking socket burns a core here.
-        const pid = srv.child.pid!;
-        const cpu0 = cpuSeconds(pid);
-        const t0 = Date.now();
-        await new Promise((r) => setTimeout(r, 1500));
-        const cpu = cpuSeconds(pid) - cpu0;
-        const wall = (Date.now() - t0) / 1000;
+        // and it must hold the rest until we read, without spinning.
+        const { cpu, wall, msg } = await stallCpu(srv, s, size, deadline);
         console.log(`  ${name}: server CPU while the peer does not read: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
         assert.ok(cpu < wall * 0.5, `the server spins while waiting for OUT: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
         // Another peer is served meanwhile.
@@ -300,6 +333,31 @@ for (const [example, backend, extra] of SERVERS) {
       const lines = srv.stderr().split('\n').filter((l) => /pending/.test(l));
       assert.is(lines.length, 1, `the drop is logged once (${lines.length} lines)`);
     }));
+}
+
+// Negative controls: the two CPU checks above must catch a server that spins.
+// fixtures/spinning-echo.mjs has the classic flaws on purpose.
+for (const [flaw, measure] of [
+  ['busy-send', async (srv: Server) => {
+    const s = connect(srv.port, { rcvbuf: 4096 });
+    try {
+      return await stallCpu(srv, s, 6 << 20, Date.now() + 60_000);
+    } finally {
+      s.close();
+    }
+  }],
+  ['always-out', (srv: Server) => idleCpu(srv)],
+] as const) {
+  test(`control: the CPU check catches a server with the ${flaw} flaw`, async () => {
+    const srv = await startScript('test/reliability/fixtures/spinning-echo.mjs', ['--backend', 'epoll', '--port', '0', '--flaw', flaw]);
+    try {
+      const { cpu, wall } = await measure(srv);
+      console.log(`  control ${flaw}: server CPU ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
+      assert.ok(cpu >= wall * 0.5, `the spinning control used only ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s: the check would not catch it`);
+    } finally {
+      await srv.stop('SIGKILL');
+    }
+  });
 }
 
 test.after(() => poller.close());
