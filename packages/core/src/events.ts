@@ -1,3 +1,4 @@
+import { invalidType } from './errors.ts';
 import { native } from './native.ts';
 
 /**
@@ -108,8 +109,10 @@ const NAMES = Object.entries(Events) as [EventName, number][];
  * formatEvents(0)                       // '0'
  * formatEvents(Events.IN | 0x100)       // 'IN|0x100'
  * ```
+ * @throws `ERR_INVALID_ARG_TYPE` if `mask` is not a number
  */
 export function formatEvents(mask: number): string {
+  if (typeof mask !== 'number') throw invalidType('mask', 'of type number', mask);
   let rest = mask >>> 0;
   if (rest === 0) return '0';
   const parts: string[] = [];

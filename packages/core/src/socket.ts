@@ -144,6 +144,7 @@ export class Socket {
   /** SO_SNDBUF / SO_RCVBUF sizes (the kernel doubles what it is given). */
   setBufferSizes(sizes: { send?: number; receive?: number }): void {
     const fd = this.#open();
+    if (typeof sizes !== 'object' || sizes === null) throw invalidType('sizes', 'an object', sizes);
     for (const [name, opt] of [['send', SC.SO_SNDBUF], ['receive', SC.SO_RCVBUF]] as const) {
       const v = sizes[name];
       if (v === undefined) continue;
