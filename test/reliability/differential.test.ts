@@ -123,6 +123,9 @@ class Sequence {
   #names = 0;
   #lastReports = '';
 
+  /** Negative controls only: perturbs one backend's report before the comparison. */
+  mutate: ((b: BackendName, m: Map<number, number>) => void) | undefined;
+
   constructor(readonly seed: number) {
     this.rnd = mulberry32(seed);
     this.sels = { poll: createSelector('poll'), epoll: createSelector('epoll'), select: createSelector('select') };
@@ -430,6 +433,7 @@ class Sequence {
         if (!this.keys.has(key.fd)) this.fail(`${b} reported fd ${key.fd}, which is not registered`);
         m.set(key.fd, ev);
       }
+      this.mutate?.(b, m);
       reports[b] = m;
     }
     this.#lastReports = BACKENDS.map(
@@ -579,8 +583,9 @@ class Sequence {
   }
 }
 
-function runSeed(seed: number): void {
+function runSeed(seed: number, mutate?: Sequence['mutate']): void {
   const seq = new Sequence(seed);
+  seq.mutate = mutate;
   try {
     seq.run(STEPS);
   } finally {
@@ -609,6 +614,38 @@ if (REPLAY !== undefined) {
         `select ONESHOT NVAL repeats=${KNOWN_BUGS.selectOneshotNvalRepeats}`,
     );
   });
+}
+
+// Negative controls: each perturbs one backend the way a plausible bug would;
+// the driver must fail within a few seeds, with a replayable message.
+const MUTANTS: [string, NonNullable<Sequence['mutate']>][] = [
+  ['select drops OUT', (b, m) => b === 'select' && m.forEach((ev, fd) => ev & OUT && m.set(fd, ev & ~OUT))],
+  ['epoll loses an event', (b, m) => { if (b === 'epoll' && m.size) m.delete(m.keys().next().value!); }],
+  ['poll adds HUP', (b, m) => b === 'poll' && m.forEach((ev, fd) => m.set(fd, ev | HUP))],
+  ['ONESHOT not disarmed on poll', (() => {
+    const seen = new Map<number, number>();
+    return (b: BackendName, m: Map<number, number>) => {
+      if (b !== 'poll') return;
+      for (const [fd, ev] of seen) if (!m.has(fd)) m.set(fd, ev); // keeps reporting what it reported once
+      for (const [fd, ev] of m) seen.set(fd, ev);
+    };
+  })()],
+];
+if (REPLAY === undefined) {
+  for (const [name, mutate] of MUTANTS) {
+    test(`control: the driver catches a mutant backend (${name})`, () => {
+      let caught: Error | undefined;
+      for (let seed = 1; seed <= 20 && !caught; seed++) {
+        try {
+          runSeed(seed, mutate);
+        } catch (err) {
+          caught = err as Error;
+        }
+      }
+      assert.ok(caught instanceof Failure, `mutant "${name}" went unnoticed for 20 seeds`);
+      assert.match(caught!.message, /replay: IOMUX_DIFF_SEED=\d+/);
+    });
+  }
 }
 
 // The directed repro of KNOWN_BUGS.selectOneshotNvalRepeats is BUG 1 in regressions.test.ts.
