@@ -22,6 +22,8 @@ const USAGE = `usage: pnpm bench [options]
   --no-cpython      leave CPython out
   --packed          dispatch: pack the watched fds at the lowest numbers (select reaches N=1,000)
   --layout L        dispatch: pairs (default), packed, or both (the default of --full)
+  --reps N          echo and wait: repetitions of each measurement (medians over them)
+  --servers LIST    echo: which servers (c, iomux-select, iomux-poll, iomux-epoll, node-net, cpython-selectors)
   --json FILE       where to write every raw sample (default: bench-results/bench-<time>.json)
   --svg FILE        where to write the dispatch chart (default: bench-results/dispatch.svg)
   -h, --help        this text
@@ -29,7 +31,7 @@ const USAGE = `usage: pnpm bench [options]
 
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
-const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null };
+const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null, reps: null, servers: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   const val = () => {
@@ -42,6 +44,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--only') opts.only = val().split(',');
   else if (a === '--backend') opts.backends = val().split(',');
   else if (a === '--packed') opts.layout = 'packed';
+  else if (a === '--reps') opts.reps = Number(val());
+  else if (a === '--servers') opts.servers = val().split(',');
   else if (a === '--cpython') opts.cpython = true;
   else if (a === '--no-cpython') opts.cpython = false;
   else if (a === '--layout') opts.layout = val();
@@ -55,6 +59,7 @@ for (let i = 0; i < argv.length; i++) {
 for (const o of opts.only) if (!['dispatch', 'echo', 'wait'].includes(o)) fail(`--only: unknown part ${o}`);
 for (const b of opts.backends) if (!['select', 'poll', 'epoll'].includes(b)) fail(`--backend: unknown backend ${b}`);
 if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
+if (opts.reps !== null && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps: a positive integer');
 
 function fail(msg) {
   process.stderr.write(`bench: ${msg}\n\n${USAGE}`);
@@ -79,6 +84,10 @@ const PROFILES = {
   },
 };
 const P = PROFILES[opts.profile];
+if (opts.reps !== null) {
+  P.echo.reps = opts.reps;
+  P.wait.reps = opts.reps;
+}
 const layouts = (() => {
   const l = opts.layout ?? P.dispatch.layout;
   return l === 'both' ? ['pairs', 'packed'] : [l];
@@ -230,7 +239,8 @@ const SERVERS = {
 async function runEcho() {
   const loadgen = binPath('iomux_loadgen');
   const E = P.echo;
-  const servers = ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net', ...(cpythonIn.echo ? ['cpython-selectors'] : [])];
+  const servers = opts.servers ?? ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net', ...(cpythonIn.echo ? ['cpython-selectors'] : [])];
+  for (const name of servers) if (!Object.hasOwn(SERVERS, name)) throw new Error(`--servers: unknown server ${name}`);
   const plan = [];
   for (const conns of E.conns) for (const size of E.sizes) for (const depth of E.depths) plan.push({ conns, size, depth });
   let step = 0;
