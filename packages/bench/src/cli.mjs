@@ -8,7 +8,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
 import { ROOT, SRC, binPath, killAll, runProgram, startServer } from './run.mjs';
-import { dispatchSvg } from './svg.mjs';
+import { chartMeta, dispatchSvg } from './svg.mjs';
 import { dispatchReport, echoReport, fk, f, fx, median, waitReport } from './report.mjs';
 
 const USAGE = `usage: pnpm bench [options]
@@ -344,10 +344,7 @@ if (results.dispatch.summary.length) {
   mkdirSync(dirname(svgPath), { recursive: true });
   writeFileSync(
     svgPath,
-    dispatchSvg(results.dispatch.summary, {
-      title: 'Dispatch scaling: µs per select(0) pass + dispatch (solid: iomux, dashed: C reference)',
-      subtitle: `${meta.machine.cores} cores ${meta.machine.cpu}, ${meta.kernel}, node ${meta.node}, ${meta.date.slice(0, 16)}Z, ${opts.profile} profile, medians`,
-    }),
+    dispatchSvg(results.dispatch.summary, chartMeta(meta, results.dispatch.summary)),
   );
 }
 

@@ -1,9 +1,11 @@
 // Turns a results object (what cli.mjs writes as JSON) into the tables it
 // prints, as plain text for the terminal or Markdown for docs/bench.md:
 //
-//   node packages/bench/src/report.mjs bench-results/bench-….json   (Markdown)
-import { readFileSync } from 'node:fs';
+//   node packages/bench/src/report.mjs bench-results/bench-….json [--svg chart.svg]
+//   (Markdown tables on stdout; --svg redraws the chart from the saved run)
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { chartMeta, dispatchSvg } from './svg.mjs';
 
 export const median = (xs) => {
   if (xs.length === 0) return NaN;
@@ -90,5 +92,7 @@ export function waitReport(results, md = false) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  const svgAt = process.argv.indexOf('--svg');
+  if (svgAt > 0) writeFileSync(process.argv[svgAt + 1], dispatchSvg(results.dispatch.summary, chartMeta(results.meta, results.dispatch.summary)));
   process.stdout.write(dispatchReport(results, true) + echoReport(results, true) + waitReport(results, true));
 }

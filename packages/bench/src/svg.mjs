@@ -33,7 +33,8 @@ export function dispatchSvg(allRows, meta) {
   const m = { l: 62, r: 16, t: 58, b: 48 };
   const width = actives.length * (panelW + m.l + m.r) + 10;
   const height = panelH + m.t + m.b + 40;
-  const values = rows.flatMap((r) => [r.c?.perPassUs, r.iomux?.perPassUs]).filter((v) => v > 0);
+  const values = rows.flatMap((r) => [r.c?.perPassUs, r.iomux?.perPassUs, r.cpython?.perPassUs]).filter((v) => v > 0);
+  const hasPy = rows.some((r) => r.cpython);
   const ns = rows.map((r) => r.n);
   if (values.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">no dispatch data</text></svg>\n`;
   const yLo = 10 ** Math.floor(Math.log10(Math.min(...values)));
@@ -65,14 +66,15 @@ export function dispatchSvg(allRows, meta) {
     out.push(`<text x="${ox + panelW / 2}" y="${oy + panelH + 34}" text-anchor="middle">N watched fds (log)</text>`);
     out.push(`<text transform="translate(${ox - 46},${oy + panelH / 2}) rotate(-90)" text-anchor="middle">µs per pass (log)</text>`);
     for (const backend of ['select', 'poll', 'epoll']) {
-      for (const impl of ['c', 'iomux']) {
+      for (const impl of ['cpython', 'c', 'iomux']) {
         const pts = rows
           .filter((r) => r.active === A && r.backend === backend && r[impl]?.perPassUs > 0)
           .sort((a, b) => a.n - b.n);
         if (pts.length === 0) continue;
         const d = pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.n).toFixed(1)},${Y(p[impl].perPassUs).toFixed(1)}`).join(' ');
-        const dash = impl === 'c' ? ' stroke-dasharray="6,4"' : '';
-        out.push(`<path d="${d}" fill="none" stroke="${COLORS[backend]}" stroke-width="${impl === 'c' ? 1.5 : 2.2}"${dash}/>`);
+        const dash = impl === 'c' ? ' stroke-dasharray="6,4"' : impl === 'cpython' ? ' stroke-dasharray="1.5,3" opacity="0.75"' : '';
+        out.push(`<path d="${d}" fill="none" stroke="${COLORS[backend]}" stroke-width="${impl === 'iomux' ? 2.2 : 1.5}"${dash}/>`);
+        if (impl === 'cpython') continue; // no markers: keep the chart readable
         for (const p of pts) {
           const fill = p.layout === 'packed' ? 'white' : COLORS[backend];
           out.push(`<circle cx="${X(p.n).toFixed(1)}" cy="${Y(p[impl].perPassUs).toFixed(1)}" r="3.2" fill="${fill}" stroke="${COLORS[backend]}"><title>${backend} ${impl} N=${p.n} A=${A}: ${p[impl].perPassUs.toFixed(2)} µs/pass (${p.layout})</title></circle>`);
@@ -91,7 +93,21 @@ export function dispatchSvg(allRows, meta) {
     out.push(`<text x="${lx + 30}" y="${ly}">C ${backend}</text>`);
     lx += 90;
   }
+  if (hasPy) {
+    out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="#333" stroke-width="1.5" stroke-dasharray="1.5,3"/>`);
+    out.push(`<text x="${lx + 30}" y="${ly}">CPython</text>`);
+    lx += 90;
+  }
   out.push(`<circle cx="${lx + 6}" cy="${ly - 4}" r="3.2" fill="white" stroke="#333"/><text x="${lx + 14}" y="${ly}">packed layout</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+/** The chart's title and subtitle for a run's meta record. */
+export function chartMeta(meta, rows = []) {
+  const py = rows.some((r) => r.cpython) ? ', dotted: CPython selectors' : '';
+  return {
+    title: `Dispatch scaling: µs per select(0) pass + dispatch (solid: iomux, dashed: C reference${py})`,
+    subtitle: `${meta.machine.cores} cores ${meta.machine.cpu}, ${meta.kernel}, node ${meta.node}, ${meta.date.slice(0, 16)}Z, ${meta.profile} profile, medians`,
+  };
 }
