@@ -56,7 +56,7 @@ function fail(name, message, usage = '') {
  * FD_SETSIZE in the echo servers).
  */
 export function listenTcp(host, port) {
-  raiseFdLimit();
+  raiseFdLimit(Infinity); // up to the hard limit
   const server = new Socket('inet', 'stream');
   server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
   server.bind({ host, port });
