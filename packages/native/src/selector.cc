@@ -262,7 +262,8 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
 
   Napi::Value Select(const Napi::CallbackInfo& info) {
     Backend* b = Live(info.Env());
-    double ms = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    double ms;
+    if (napi_get_value_double(info.Env(), info[0], &ms) != napi_ok) ms = -1;
     int64_t ns;
     if (ms < 0) {
       ns = -1;

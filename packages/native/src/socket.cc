@@ -150,18 +150,33 @@ struct Bytes {
 };
 
 Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i) {
-  napi_value v = info[i];
-  bool is_view = false;
-  napi_is_typedarray(info.Env(), v, &is_view);
-  if (!is_view) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array");
+  // One N-API call on the hot path (recvInto, send): its status is the type
+  // check, and the element type gives the byte length.
   napi_typedarray_type type;
   size_t length;
   void* data;
-  napi_value ab;
-  size_t offset;
-  NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset),
-                       (Bytes{nullptr, 0}));
-  size_t elem = Napi::TypedArray(info.Env(), v).ElementSize();
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array");
+  }
+  size_t elem = 1;
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      elem = 2;
+      break;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      elem = 4;
+      break;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      elem = 8;
+      break;
+    default:
+      break;
+  }
   return Bytes{static_cast<uint8_t*>(data), length * elem};
 }
 
