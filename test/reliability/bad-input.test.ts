@@ -21,7 +21,7 @@ import {
   socketPair,
   type Selector,
 } from '@iomux/core';
-import { expectEvents, testBackends, withScope, type Scope } from '../helpers.ts';
+import { expectEvents, mulberry32, testBackends, withScope, type Scope } from '../helpers.ts';
 
 const TYPE = 'ERR_INVALID_ARG_TYPE';
 const VALUE = 'ERR_INVALID_ARG_VALUE';
@@ -681,16 +681,6 @@ test('setBufferSizes(non-object) throws ERR_INVALID_ARG_TYPE', () =>
 // Random calls: a seeded fuzzer calls random public methods with random values
 // from a pool of hostile ones. Every call must return or throw an Error with a
 // string code; afterwards the selector and a socket pair still work.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const b of testBackends()) {
   test(`${b}: 20,000 random hostile calls: always a coded Error or a result, never a crash`, () =>

@@ -35,7 +35,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import { Events, Socket, createSelector, formatEvents, pipe, socketPair, type BackendName, type Selector } from '@iomux/core';
-import { fdCount } from '../helpers.ts';
+import { fdCount, mulberry32 } from '../helpers.ts';
 
 const { IN, OUT, PRI, RDHUP, ERR, HUP, NVAL, ONESHOT } = Events;
 const SEQS = Number(process.env.IOMUX_DIFF_SEQS ?? 2000);
@@ -59,19 +59,6 @@ const KNOWN_BUGS = {
   // IOMUX_DIFF_STRICT=1) at seed 48, step 25; also seed 87.
   selectOneshotNvalRepeats: 0,
 };
-
-// ---------------------------------------------------------------- PRNG
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- model
 

@@ -339,13 +339,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#finish(pending, new SystemError(-errno, this.backend));
       return;
     }
-    let ready: Ready<T>[];
-    try {
-      ready = this.select(0);
-    } catch (err) {
-      this.#finish(pending, err);
-      return;
-    }
+    const ready = this.#collectNow(pending);
+    if (ready === null) return;
     if (ready.length > 0) {
       this.#finish(pending, null, ready);
     } else {
@@ -364,15 +359,19 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         this.#startTimer(pending);
         return;
       }
-      let ready: Ready<T>[];
-      try {
-        ready = this.select(0);
-      } catch (err) {
-        this.#finish(pending, err);
-        return;
-      }
-      this.#finish(pending, null, ready);
+      const ready = this.#collectNow(pending);
+      if (ready !== null) this.#finish(pending, null, ready);
     }, Math.max(1, Math.ceil(left)));
+  }
+
+  // What is ready now (a zero-timeout select); a failure settles the wait.
+  #collectNow(pending: PendingWait<T>): Ready<T>[] | null {
+    try {
+      return this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return null;
+    }
   }
 
   #finish(pending: PendingWait<T>, err: unknown, ready: Ready<T>[] = []): void {

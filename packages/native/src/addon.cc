@@ -59,6 +59,13 @@ int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return v;
 }
 
+Napi::Array FdPair(Napi::Env env, const int fds[2]) {
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
 namespace {
 
 void SetErrorFactory(const Napi::CallbackInfo& info) {
@@ -87,10 +94,7 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) ThrowErrno(info.Env(), errno, "pipe2");
-  Napi::Array a = Napi::Array::New(info.Env(), 2);
-  a.Set(0u, fds[0]);
-  a.Set(1u, fds[1]);
-  return a;
+  return FdPair(info.Env(), fds);
 }
 
 void CloseFd(const Napi::CallbackInfo& info) {

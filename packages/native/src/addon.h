@@ -34,6 +34,9 @@ EnvData& GetEnvData(Napi::Env env);
 
 int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name);
 
+// [fds[0], fds[1]] as a JS array (pipe2, socketpair).
+Napi::Array FdPair(Napi::Env env, const int fds[2]);
+
 void InitSelector(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
 

@@ -191,10 +191,7 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   int type = info.Length() > 0 ? ArgInt(info, 0, "type") : SOCK_STREAM;
   int fds[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) ThrowErrno(info.Env(), errno, "socketpair");
-  Napi::Array a = Napi::Array::New(info.Env(), 2);
-  a.Set(0u, fds[0]);
-  a.Set(1u, fds[1]);
-  return a;
+  return FdPair(info.Env(), fds);
 }
 
 void SetBlocking(const Napi::CallbackInfo& info) {
