@@ -23,7 +23,7 @@
 //
 //   node examples/echo-queue.mjs --backend select --port 10000
 import { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'echo-queue';
 const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
@@ -32,6 +32,7 @@ const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
 const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, EVENT_READ);
+const gate = acceptGate(sel, server, EVENT_READ, NAME); // see lib/args.mjs: EMFILE
 
 // socket -> { chunks: Buffer[], bytes: number, eof: boolean }
 const messageQueues = new Map();
@@ -45,7 +46,7 @@ function accept() {
     } catch (err) {
       // EMFILE and friends: report once and keep serving the connections we have.
       if (!(err instanceof SystemError)) throw err;
-      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
       return;
     }
     if (accepted === null) return;
@@ -68,6 +69,7 @@ function accept() {
 function drop(conn) {
   sel.unregister(conn);
   conn.close();
+  gate.resume(); // an fd is free again
   messageQueues.delete(conn);
 }
 

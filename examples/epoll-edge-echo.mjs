@@ -21,7 +21,7 @@
 //
 //   node examples/epoll-edge-echo.mjs --mode edge --port 10000
 import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
-import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLET } = constants.epoll;
 
@@ -51,6 +51,7 @@ try {
   server.close();
   process.exit(2);
 }
+const gate = acceptGate(ep, server, EDGE ? EPOLLIN | EPOLLET : EPOLLIN, NAME); // see lib/args.mjs: EMFILE
 
 // Interest masks. In edge mode a connection watches IN and OUT from the
 // start: an OUT edge arrives only when a full send buffer drains, so it
@@ -64,6 +65,7 @@ const connections = new Map(); // fd -> { sock, chunks: Buffer[], bytes, eof }
 function close(c) {
   ep.unregister(c.sock);
   c.sock.close();
+  gate.resume(); // an fd is free again
   connections.delete(c.fd);
 }
 
@@ -76,7 +78,7 @@ function acceptAll() {
       accepted = server.accept();
     } catch (err) {
       if (!(err instanceof SystemError)) throw err;
-      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
       return;
     }
     if (accepted === null) return;

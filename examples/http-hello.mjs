@@ -16,7 +16,7 @@
 //
 //   node examples/http-hello.mjs --port 8080    then open http://127.0.0.1:8080/
 import { Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'http-hello';
 const BODY = Buffer.from('Hello from iomux!\n');
@@ -26,6 +26,7 @@ const args = serverArgs(NAME);
 const ep = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 ep.register(server, Events.IN);
+const gate = acceptGate(ep, server, Events.IN, NAME); // see lib/args.mjs: EMFILE
 
 // fd -> { sock, request: Buffer (bytes received, not yet answered), response: Buffer, close: boolean }
 const connections = new Map();
@@ -33,6 +34,7 @@ const connections = new Map();
 function drop(c) {
   ep.unregister(c.sock);
   c.sock.close();
+  gate.resume(); // an fd is free again
   connections.delete(c.fd);
 }
 
@@ -43,7 +45,7 @@ function acceptAll() {
       accepted = server.accept();
     } catch (err) {
       if (!(err instanceof SystemError)) throw err;
-      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
       return;
     }
     if (accepted === null) return;

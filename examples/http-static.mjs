@@ -24,7 +24,7 @@ import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync } from
 import { extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'http-static';
 const args = serverArgs(NAME, { root: { type: 'string', default: fileURLToPath(new URL('www', import.meta.url)) } }, '[--root DIR]');
@@ -55,6 +55,7 @@ const TYPES = {
 const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, Events.IN);
+const gate = acceptGate(sel, server, Events.IN, NAME); // see lib/args.mjs: EMFILE
 
 // fd -> connection: { fd, sock, inbuf, out: Buffer, file: fd|-1, left: bytes of
 // the file still to send, head: answering a HEAD, close: close when sent }
@@ -63,6 +64,7 @@ const conns = new Map();
 function drop(c) {
   sel.unregister(c.sock);
   c.sock.close();
+  gate.resume(); // an fd is free again
   if (c.file >= 0) closeSync(c.file);
   conns.delete(c.fd);
 }
@@ -209,7 +211,7 @@ function acceptAll() {
       accepted = server.accept();
     } catch (err) {
       if (!(err instanceof SystemError)) throw err;
-      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
       return;
     }
     if (accepted === null) return; // no one else waiting (EAGAIN)

@@ -12,7 +12,7 @@
 //
 //   node examples/poll-flags.mjs --backend poll --port 10000
 import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
-import { announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const { POLLIN, POLLPRI, POLLOUT, POLLHUP, POLLERR, POLLNVAL } = constants.poll;
 
@@ -30,6 +30,7 @@ const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
 const poller = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 poller.register(server, READ_ONLY);
+const gate = acceptGate(poller, server, READ_ONLY, NAME); // see lib/args.mjs: EMFILE
 
 const fdToSocket = new Map([[server.fileno(), server]]);
 const messageQueues = new Map(); // fd -> { chunks: Buffer[], bytes, eof }
@@ -37,6 +38,7 @@ const messageQueues = new Map(); // fd -> { chunks: Buffer[], bytes, eof }
 function close(fd) {
   poller.unregister(fd);
   fdToSocket.get(fd).close();
+  gate.resume(); // an fd is free again
   fdToSocket.delete(fd);
   messageQueues.delete(fd);
 }
@@ -59,7 +61,7 @@ function acceptAll() {
       accepted = server.accept();
     } catch (err) {
       if (!(err instanceof SystemError)) throw err;
-      warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
       return;
     }
     if (accepted === null) return; // no more waiting (EAGAIN)

@@ -16,7 +16,7 @@
 //
 //   node examples/trace.mjs --port 8080    then: curl http://127.0.0.1:8080/
 import { Events, FD_SETSIZE, SystemError, createSelector, formatEvents } from '@iomux/core';
-import { announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { acceptGate, announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
 
 const NAME = 'trace';
 const RESPONSE = Buffer.from(
@@ -27,6 +27,7 @@ const args = serverArgs(NAME);
 const sel = createSelector(args.backend); // the only backend-specific line
 const server = listenTcp(args.host, args.port);
 sel.register(server, Events.IN);
+const gate = acceptGate(sel, server, Events.IN, NAME); // see lib/args.mjs: EMFILE
 
 const conns = new Map(); // fd -> { sock, request: string, response: Buffer }
 
@@ -34,6 +35,7 @@ function drop(fd) {
   const c = conns.get(fd);
   sel.unregister(c.sock);
   c.sock.close();
+  gate.resume(); // an fd is free again
   conns.delete(fd);
 }
 
@@ -106,7 +108,7 @@ function safeAccept() {
     return server.accept(); // null: no more connections waiting
   } catch (err) {
     if (!(err instanceof SystemError)) throw err;
-    warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
     return null;
   }
 }

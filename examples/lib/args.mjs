@@ -1,5 +1,5 @@
 // Shared command-line plumbing for the examples, so that each example file
-// holds only its multiplexing logic. Nothing in here touches a selector.
+// holds only its multiplexing logic. Only acceptGate() touches a selector.
 import { parseArgs } from 'node:util';
 import { Socket, backends, raiseFdLimit } from '@iomux/core';
 
@@ -97,4 +97,32 @@ export function warnOnce(key, message) {
   if (warned.has(key)) return;
   warned.add(key);
   console.error(message);
+}
+
+/**
+ * Out of file descriptors (EMFILE, ENFILE), accept() fails and the waiting
+ * connection stays queued, so the listener stays readable and a
+ * level-triggered loop would spin on it at 100% CPU. The cure: stop watching
+ * the listener until one of our connections closes and frees an fd.
+ */
+export function acceptGate(sel, server, events, name) {
+  let paused = false;
+  return {
+    /** Give it accept()'s error; true if it was the out-of-fds case (now paused). */
+    pauseOn(err) {
+      if (err.code !== 'EMFILE' && err.code !== 'ENFILE') return false;
+      warnOnce(err.code, `${name}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      if (!paused) {
+        sel.unregister(server);
+        paused = true;
+      }
+      return true;
+    },
+    /** Call whenever a connection closes: an fd is free, so accept again. */
+    resume() {
+      if (!paused) return;
+      sel.register(server, events);
+      paused = false;
+    },
+  };
 }
