@@ -37,6 +37,28 @@ for (const b of testBackends()) {
     assert.is(ready[0]![1], IN);
   });
 
+  t('a timeout beyond setTimeout range waits without warnings or early wake-ups', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const p = sel.wait({ timeoutMs: 2 ** 40 });
+      let settled = false;
+      void p.then(() => (settled = true));
+      await sleep(50);
+      assert.not.ok(settled, 'still waiting');
+      c.send('x');
+      assert.is((await p).length, 1);
+      await sleep(1);
+      assert.equal(warnings.map((w) => w.name), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   t('wait({timeoutMs: 0}) does not wait; ready fds resolve at once', async (s) => {
     const sel = s.selector(b);
     const [a] = s.pair();

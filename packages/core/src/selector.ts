@@ -361,7 +361,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       }
       const ready = this.#collectNow(pending);
       if (ready !== null) this.#finish(pending, null, ready);
-    }, Math.max(1, Math.ceil(left)));
+    }, Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(left))));
   }
 
   // What is ready now (a zero-timeout select); a failure settles the wait.
@@ -450,6 +450,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     return key;
   }
 }
+
+// setTimeout() takes at most 2**31 - 1 ms (and fires at once, with a warning,
+// beyond that); longer waits re-arm their timer until the deadline.
+const MAX_TIMER_MS = 0x7fffffff;
 
 /** Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. */
 function toNativeTimeout(timeoutMs: unknown): number {
