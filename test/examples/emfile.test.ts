@@ -38,8 +38,15 @@ function client(port: number, text: string): { sock: net.Socket; got: () => stri
   return { sock, got: () => got };
 }
 
+// Not under the sanitizer build (pnpm test:asan): UBSan's own vptr check
+// probes memory through a pipe, so in a process with fewer than two free fds
+// it reports every C++ exception's vptr as invalid ("memory cannot be
+// printed"), whatever the code. Measured: 0 or 1 free fds, a report; 2 or
+// more, none. This test runs out of fds on purpose.
+const maybe = process.env.IOMUX_SANITIZER === '1' ? test.skip : test;
+
 for (const [name, extra, backend] of CASES) {
-  test(`${name} on ${backend}: out of fds, it pauses accepting instead of spinning, then resumes`, async () => {
+  maybe(`${name} on ${backend}: out of fds, it pauses accepting instead of spinning, then resumes`, async () => {
     if (!prlimit) return; // util-linux's prlimit sets another process's limit
     let server: Server | undefined;
     const clients: ReturnType<typeof client>[] = [];
