@@ -12,12 +12,8 @@
 //
 // Prints one JSON line: the parameters and one {ns, passes, events} per run.
 import { createSelector, Events, FD_SETSIZE, raiseFdLimit, socketPair } from '@iomux/core';
+import { has, opt } from './flags.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const backend = opt('--backend', 'epoll');
 const N = Number(opt('--n', 100));
 const A = Number(opt('--active', 1));
@@ -25,7 +21,7 @@ const W = Number(opt('--writes', 100));
 const runs = Number(opt('--runs', 5));
 const warmup = Number(opt('--warmup', 3));
 const warmupMs = Number(opt('--warmup-ms', 200));
-const packed = args.includes('--packed');
+const packed = has('--packed');
 
 if (!(N >= 2 && A >= 1 && A <= N) || (packed && N % 2)) {
   console.error('dispatch.mjs: bad N/A (packed needs an even N)');

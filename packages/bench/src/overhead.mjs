@@ -11,12 +11,8 @@ import { createSelector, Events, socketPair } from '@iomux/core';
 // The addon binding, below the public API: only this diagnostic reaches it.
 import { native } from '../../core/dist/native.js';
 import { binPath, runProgram } from './run.mjs';
+import { opt } from './flags.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const backend = opt('--backend', 'epoll');
 const N = Number(opt('--n', 100));
 const RUNS = Number(opt('--runs', 400));

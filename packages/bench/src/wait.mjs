@@ -9,12 +9,8 @@
 // Prints one JSON line per backend: {backend, select: [rt/s...], wait: [rt/s...]}.
 import { Worker } from 'node:worker_threads';
 import { backends, createSelector, Events, socketPair } from '@iomux/core';
+import { opt } from './flags.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const only = opt('--backend', null);
 const ms = Number(opt('--ms', 500));
 const reps = Number(opt('--reps', 3));
