@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 
 namespace iomux::detail {
 
@@ -233,9 +232,8 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     int fd = ArgInt(info, 0, "fd");
     uint32_t events = Events(info);
     if (fd < 0) ThrowRangeError(info.Env(), "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
-    if (std::strcmp(b->Name(), "select") == 0 && fd >= FD_SETSIZE) {
-      ThrowRangeError(info.Env(), "ERR_FD_SETSIZE", "fd is out of range for select()");
-    }
+    // ERR_FD_SETSIZE is raised in TypeScript; the select backend itself also
+    // refuses such an fd (EINVAL) before any FD_SET.
     int err = b->Add(fd, events);
     if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "fcntl", fd);
     core_->Changed();
@@ -264,14 +262,9 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     Backend* b = Live(info.Env());
     double ms;
     if (napi_get_value_double(info.Env(), info[0], &ms) != napi_ok) ms = -1;
-    int64_t ns;
-    if (ms < 0) {
-      ns = -1;
-    } else if (ms > 9.2e12) {  // ~290 years: wait forever rather than overflow
-      ns = -1;
-    } else {
-      ns = static_cast<int64_t>(std::ceil(ms * 1e6));
-    }
+    // Negative: forever (JS passes -1 for null). Beyond ~290 years the
+    // nanoseconds would overflow int64: that is forever too.
+    int64_t ns = (ms < 0 || ms > 9.2e12) ? -1 : static_cast<int64_t>(std::ceil(ms * 1e6));
     int n = b->Wait(ns, buffer_, capacity_);
     if (n < 0) ThrowErrno(info.Env(), -n, b->Name());
     return Napi::Number::New(info.Env(), n);
