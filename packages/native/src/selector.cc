@@ -1,12 +1,11 @@
-// NativeSelector: the JS-facing class. Methods are bound in one table in
-// Init(); TypeScript (packages/core/src/native.ts) types each of them.
+// SelectorCore: a backend plus the machinery behind wait(). The JS-facing
+// NativeSelector object is built in selector_js.cc.
 #include "selector.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 
 namespace iomux::detail {
 
@@ -171,144 +170,6 @@ void SelectorCore::Shutdown() {
   env_->live.erase(this);
   callback_.Reset();
   if (!firing_) async_context_.reset();  // else Fire() drops it once the callback returns
-}
-
-// ---------------------------------------------------------------- wrapper
-
-namespace {
-
-class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
- public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeSelector",
-                       {
-                           InstanceMethod<&NativeSelector::Add>("add"),
-                           InstanceMethod<&NativeSelector::Modify>("modify"),
-                           InstanceMethod<&NativeSelector::Remove>("remove"),
-                           InstanceMethod<&NativeSelector::Select>("select"),
-                           InstanceMethod<&NativeSelector::SetBuffer>("setBuffer"),
-                           InstanceMethod<&NativeSelector::Arm>("arm"),
-                           InstanceMethod<&NativeSelector::Disarm>("disarm"),
-                           InstanceMethod<&NativeSelector::Close>("close"),
-                           InstanceAccessor<&NativeSelector::KernelFd>("kernelFd"),
-                       });
-  }
-
-  explicit NativeSelector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeSelector>(info) {
-    Napi::Env env = info.Env();
-    std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-    int err = 0;
-    std::unique_ptr<Backend> b;
-    if (name == "select") {
-      b = MakeSelectBackend(&err);
-    } else if (name == "poll") {
-      b = MakePollBackend(&err);
-    } else if (name == "epoll") {
-      b = MakeEpollBackend(&err);
-    } else {
-      ThrowTypeError(env, "ERR_INVALID_ARG_VALUE", "unknown backend");
-    }
-    if (!b) ThrowErrno(env, err, name == "epoll" ? "epoll_create1" : "selector");
-    core_ = std::make_unique<SelectorCore>(&GetEnvData(env), std::move(b));
-  }
-
- private:
-  Backend* Live(Napi::Env env) {
-    if (core_->closed()) {
-      Napi::Error e = Napi::Error::New(env, "the selector is closed");
-      e.Set("code", Napi::String::New(env, "ERR_SELECTOR_CLOSED"));
-      throw e;
-    }
-    return core_->backend();
-  }
-
-  static uint32_t Events(const Napi::CallbackInfo& info) {
-    if (!info[1].IsNumber()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "events must be a number");
-    return info[1].As<Napi::Number>().Uint32Value();
-  }
-
-  void Add(const Napi::CallbackInfo& info) {
-    Backend* b = Live(info.Env());
-    int fd = ArgInt(info, 0, "fd");
-    uint32_t events = Events(info);
-    if (fd < 0) ThrowRangeError(info.Env(), "ERR_INVALID_ARG_VALUE", "fd must be >= 0");
-    // ERR_FD_SETSIZE is raised in TypeScript; the select backend itself also
-    // refuses such an fd (EINVAL) before any FD_SET.
-    int err = b->Add(fd, events);
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "fcntl", fd);
-    core_->Changed();
-  }
-
-  void Modify(const Napi::CallbackInfo& info) {
-    Backend* b = Live(info.Env());
-    int fd = ArgInt(info, 0, "fd");
-    int err = b->Modify(fd, Events(info));
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "modify", fd);
-    core_->Changed();
-  }
-
-  void Remove(const Napi::CallbackInfo& info) {
-    Backend* b = Live(info.Env());
-    int fd = ArgInt(info, 0, "fd");
-    int err = b->Remove(fd);
-    // After the fd was closed, epoll has already forgotten it (EBADF), or the
-    // number now names another file it never saw (ENOENT): either way the
-    // registration is gone, which is what the caller asked for.
-    if (err && err != EBADF && err != ENOENT) ThrowErrno(info.Env(), err, "epoll_ctl", fd);
-    core_->Changed();
-  }
-
-  Napi::Value Select(const Napi::CallbackInfo& info) {
-    Backend* b = Live(info.Env());
-    double ms;
-    if (napi_get_value_double(info.Env(), info[0], &ms) != napi_ok) ms = -1;
-    // Negative: forever (JS passes -1 for null). Beyond ~290 years the
-    // nanoseconds would overflow int64: that is forever too.
-    int64_t ns = (ms < 0 || ms > 9.2e12) ? -1 : static_cast<int64_t>(std::ceil(ms * 1e6));
-    int n = b->Wait(ns, buffer_, capacity_);
-    if (n < 0) ThrowErrno(info.Env(), -n, b->Name());
-    return Napi::Number::New(info.Env(), n);
-  }
-
-  // The result buffer: an Int32Array of (fd, events) pairs owned by JS and
-  // reused by every call, so select() creates no objects here.
-  void SetBuffer(const Napi::CallbackInfo& info) {
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "buffer must be an Int32Array");
-    }
-    Napi::Int32Array a = info[0].As<Napi::Int32Array>();
-    buffer_ref_ = Napi::Persistent(a);
-    buffer_ = a.Data();
-    capacity_ = static_cast<int>(a.ElementLength() / 2);
-  }
-
-  void Arm(const Napi::CallbackInfo& info) {
-    Live(info.Env());
-    if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    int err = core_->Arm(info.Env(), info[0].As<Napi::Function>());
-    if (err) ThrowErrno(info.Env(), err, "uv_poll_start");
-  }
-
-  void Disarm(const Napi::CallbackInfo&) {
-    if (!core_->closed()) core_->Disarm();
-  }
-
-  void Close(const Napi::CallbackInfo&) { core_->Shutdown(); }
-
-  Napi::Value KernelFd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_->closed() ? -1 : core_->backend()->KernelFd());
-  }
-
-  std::unique_ptr<SelectorCore> core_;
-  Napi::Reference<Napi::Int32Array> buffer_ref_;
-  int32_t* buffer_ = nullptr;
-  int capacity_ = 0;
-};
-
-}  // namespace
-
-void InitSelector(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeSelector", NativeSelector::Define(env));
 }
 
 }  // namespace iomux::detail
