@@ -1,6 +1,8 @@
 import { abortError, codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { Events, FD_SETSIZE, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+import { Batch, type BatchOptions } from './batch.ts';
+import { ReadyList, fillReadyList } from './ready-list.ts';
 import type { Socket } from './socket.ts';
 
 /** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
@@ -133,6 +135,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #buffer = new Int32Array(2 * 16);
   #closed = false;
   #pending: PendingWait<T> | null = null;
+  #batch: Batch<T> | null = null;
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
@@ -230,6 +233,44 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   select(timeoutMs?: number | null): Ready<T>[] {
     this.#checkOpen();
     return this.#collect(this.#native.select(toNativeTimeout(timeoutMs)));
+  }
+
+  /**
+   * Like {@link select}, but refills `list` instead of returning new arrays:
+   * no allocation per call or per fd once the list has grown to the largest
+   * result. Same wait, same results, same errors as `select()`.
+   * @returns how many fds are ready (`list.length`); 0 on timeout
+   * @throws as `select()`, and `ERR_INVALID_ARG_TYPE` if `list` is not a {@link ReadyList}
+   */
+  selectInto(list: ReadyList<T>, timeoutMs?: number | null): number {
+    this.#checkOpen();
+    if (!(list instanceof ReadyList)) throw invalidType('list', 'an instance of ReadyList', list);
+    return fillReadyList(list, this.#native.select(toNativeTimeout(timeoutMs)), this.#buffer, this.#keys);
+  }
+
+  /**
+   * This selector's {@link Batch}: one native call per loop pass (queued
+   * sends, the wait, one recv per ready fd that asked for it). Created by the
+   * first call, with `options`; later calls return the same object.
+   * @throws `ERR_SELECTOR_CLOSED`; `ERR_INVALID_STATE` if `options` are given once it exists
+   */
+  batch(options?: BatchOptions): Batch<T> {
+    this.#checkOpen();
+    if (this.#batch !== null) {
+      if (options !== undefined) throw codedError(Error, 'ERR_INVALID_STATE', 'This selector already has a batch; its options were set when it was created');
+      return this.#batch;
+    }
+    this.#batch = new Batch<T>(
+      {
+        native: this.#native,
+        keys: this.#keys,
+        keyOf: (fileobj) => this.#keyOf(fileobj),
+        checkOpen: () => this.#checkOpen(),
+        timeout: toNativeTimeout,
+      },
+      options,
+    );
+    return this.#batch;
   }
 
   /**
