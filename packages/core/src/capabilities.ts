@@ -31,9 +31,13 @@ export interface BackendCapabilities {
    * makes none (select and poll keep their interest sets in user space).
    */
   readonly syscalls: {
+    /** What `select()` and `wait()` failures name (`'select'`, `'poll'`, `'epoll_wait'`). */
     readonly wait: string;
+    /** What `register()` failures name (`'fcntl'` for the open-fd check of select and poll, `'epoll_ctl'`). */
     readonly add: string;
+    /** What `modify()` failures name; `null`: it makes no system call. */
     readonly modify: string | null;
+    /** What `unregister()` failures name; `null`: it makes no system call. */
     readonly remove: string | null;
   };
 }
