@@ -29,6 +29,7 @@ export {
   type SelectorKey,
   type WaitOptions,
 } from './selector.ts';
+export { capabilities, type BackendCapabilities } from './capabilities.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
 export { ReadyList } from './ready-list.ts';
 export { Batch, BatchResult, type BatchOptions } from './batch.ts';

@@ -95,14 +95,14 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
   }
 }
 
-int BatchState::Run(Backend* b, uint8_t* mem, int64_t timeout_ns, int n_sends) {
+int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends) {
   auto* words = reinterpret_cast<int32_t*>(mem);
   int32_t* ready = words;
   int32_t* sends = words + static_cast<size_t>(ready_cap_) * kReadyStride;
   uint8_t* io = mem + io_offset_;
   Flush(sends, io, std::clamp(n_sends, 0, send_cap_));
 
-  int n = b->Wait(timeout_ns, pairs_.data(), ready_cap_);
+  int n = b->Wait(deadline, pairs_.data(), ready_cap_);
   if (n < 0) return n;
   size_t used = 0;
   for (int i = 0; i < n; i++) {

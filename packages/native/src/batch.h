@@ -51,7 +51,7 @@ class BatchState {
   // The pass over `mem` (at least Fits() bytes, int32-aligned). Returns the
   // number of ready records, or -errno when the wait failed (the send records
   // are written either way).
-  int Run(Backend* b, uint8_t* mem, int64_t timeout_ns, int n_sends);
+  int Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends);
 
  private:
   void Flush(int32_t* sends, uint8_t* io, int n);

@@ -9,8 +9,6 @@
 // Lifetime: every method function and the object itself hold one count on the
 // state; the last of their finalizers deletes it. A method kept after its
 // object was dropped therefore never sees freed memory.
-#include <cmath>
-
 #include "batch.h"
 #include "selector.h"
 
@@ -50,9 +48,15 @@ napi_value Guard(napi_env env, F&& body) {
 }
 
 [[noreturn]] void ThrowClosed(Napi::Env env) {
-  Napi::Error e = Napi::Error::New(env, "the selector is closed");
-  e.Set("code", Napi::String::New(env, "ERR_SELECTOR_CLOSED"));
-  throw e;
+  ThrowCoded(env, ErrorKind::kError, "ERR_SELECTOR_CLOSED", "The selector is closed");
+}
+
+// An operation's failure, named by the backend's capability record. Where
+// the operation makes no system call (select and poll keep their sets in
+// user space), the only failure is an fd the backend does not know.
+[[noreturn]] void ThrowOpError(Napi::Env env, int err, const char* syscall, int fd) {
+  if (syscall == nullptr) ThrowCoded(env, ErrorKind::kError, "ERR_NOT_REGISTERED", "The fd is not registered");
+  ThrowErrno(env, err, syscall, fd);
 }
 
 Selector* Data(const Napi::CallbackInfo& info) { return static_cast<Selector*>(info.Data()); }
@@ -67,9 +71,13 @@ uint32_t EventsArg(const Napi::CallbackInfo& info) {
   return info[1].As<Napi::Number>().Uint32Value();
 }
 
-// Milliseconds (< 0: forever) as the backends take them: ns, -1 forever.
-// Beyond ~290 years the nanoseconds would overflow int64: that is forever too.
-int64_t ToNs(double ms) { return (ms < 0 || ms > 9.2e12) ? -1 : static_cast<int64_t>(std::ceil(ms * 1e6)); }
+// Milliseconds as TypeScript validated them; anything else (null, a
+// negative number) waits forever.
+Deadline TimeoutArg(napi_env env, napi_value v) {
+  double ms;
+  if (napi_get_value_double(env, v, &ms) != napi_ok) return Deadline::Forever();
+  return Deadline::FromMs(ms);
+}
 
 // ---------------------------------------------------------------- methods
 
@@ -84,7 +92,7 @@ napi_value Add(napi_env env, napi_callback_info cbinfo) {
     // ERR_FD_SETSIZE is raised in TypeScript; the select backend itself also
     // refuses such an fd (EINVAL) before any FD_SET.
     int err = b->Add(fd, events);
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "fcntl", fd);
+    if (err) ThrowOpError(info.Env(), err, b->Caps().add_syscall, fd);
     s->core->Changed();
     return nullptr;
   });
@@ -97,7 +105,7 @@ napi_value Modify(napi_env env, napi_callback_info cbinfo) {
     Backend* b = Live(info.Env(), s);
     int fd = ArgInt(info, 0, "fd");
     int err = b->Modify(fd, EventsArg(info));
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "modify", fd);
+    if (err) ThrowOpError(info.Env(), err, b->Caps().modify_syscall, fd);
     s->core->Changed();
     return nullptr;
   });
@@ -113,7 +121,7 @@ napi_value Remove(napi_env env, napi_callback_info cbinfo) {
     // After the fd was closed, epoll has already forgotten it (EBADF), or the
     // number now names another file it never saw (ENOENT): either way the
     // registration is gone, which is what the caller asked for.
-    if (err && err != EBADF && err != ENOENT) ThrowErrno(info.Env(), err, "epoll_ctl", fd);
+    if (err && err != EBADF && err != ENOENT) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);
     s->batch.SetRecv(fd, 0);  // a later registration of the number starts clean
     s->core->Changed();
     return nullptr;
@@ -127,12 +135,10 @@ napi_value Select(napi_env env, napi_callback_info cbinfo) {
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   auto* s = static_cast<Selector*>(data);
-  double ms;
-  if (napi_get_value_double(env, argv[0], &ms) != napi_ok) ms = -1;
   if (s->core->closed()) return Guard(env, [&]() -> napi_value { ThrowClosed(Napi::Env(env)); });
   Backend* b = s->core->backend();
-  int n = b->Wait(ToNs(ms), s->buffer, s->capacity);
-  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Name()); });
+  int n = b->Wait(TimeoutArg(env, argv[0]), s->buffer, s->capacity);
+  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall); });
   napi_value r;
   napi_create_int32(env, n, &r);
   return r;
@@ -155,14 +161,35 @@ napi_value SetBuffer(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "callback must be a function");
+  return info[0].As<Napi::Function>();
+}
+
+const char* WaiterSyscall(Selector* s) {
+  return s->core->backend()->Caps().pollable_kernel_fd ? "uv_poll_start" : "eventfd";
+}
+
+// arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
+// with the same deadline, after a wake-up that found nothing ready.
 napi_value Arm(napi_env env, napi_callback_info cbinfo) {
   return Guard(env, [&]() -> napi_value {
     Napi::CallbackInfo info(env, cbinfo);
     Selector* s = Data(info);
     Live(info.Env(), s);
-    if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    int err = s->core->Arm(info.Env(), info[0].As<Napi::Function>());
-    if (err) ThrowErrno(info.Env(), err, "uv_poll_start");
+    int err = s->core->Arm(info.Env(), CallbackArg(info), TimeoutArg(env, info[1]));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s));
+    return nullptr;
+  });
+}
+
+napi_value Rearm(napi_env env, napi_callback_info cbinfo) {
+  return Guard(env, [&]() -> napi_value {
+    Napi::CallbackInfo info(env, cbinfo);
+    Selector* s = Data(info);
+    Live(info.Env(), s);
+    int err = s->core->Rearm(info.Env(), CallbackArg(info));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s));
     return nullptr;
   });
 }
@@ -239,9 +266,7 @@ napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   auto* s = static_cast<Selector*>(data);
-  double ms;
   int32_t n_sends;
-  if (napi_get_value_double(env, argv[0], &ms) != napi_ok) ms = -1;
   if (napi_get_value_int32(env, argv[1], &n_sends) != napi_ok) n_sends = 0;
   if (s->core->closed()) return Guard(env, [&]() -> napi_value { ThrowClosed(Napi::Env(env)); });
   napi_value ab;
@@ -258,8 +283,8 @@ napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
     });
   }
   Backend* b = s->core->backend();
-  int n = s->batch.Run(b, static_cast<uint8_t*>(mem), ToNs(ms), n_sends);
-  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Name()); });
+  int n = s->batch.Run(b, static_cast<uint8_t*>(mem), TimeoutArg(env, argv[0]), n_sends);
+  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall); });
   napi_value r;
   napi_create_int32(env, n, &r);
   return r;
@@ -292,7 +317,8 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
     } else {
       ThrowTypeError(info.Env(), "ERR_INVALID_ARG_VALUE", "unknown backend");
     }
-    if (!b) ThrowErrno(info.Env(), err, name == "epoll" ? "epoll_create1" : "selector");
+    // Only epoll creates a kernel object; select and poll cannot fail here.
+    if (!b) ThrowErrno(info.Env(), err, "epoll_create1");
     Napi::Object obj = Napi::Object::New(info.Env());
     auto* s = new Selector();
     s->core = std::make_unique<SelectorCore>(&GetEnvData(info.Env()), std::move(b));
@@ -309,6 +335,7 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
     Method(env, obj, s, "select", Select);
     Method(env, obj, s, "setBuffer", SetBuffer);
     Method(env, obj, s, "arm", Arm);
+    Method(env, obj, s, "rearm", Rearm);
     Method(env, obj, s, "disarm", Disarm);
     Method(env, obj, s, "close", Close);
     Method(env, obj, s, "batchMemory", BatchMemory);
@@ -329,12 +356,36 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
+Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
+  Napi::Object o = Napi::Object::New(env);
+  auto name = [&](const char* s) -> Napi::Value { return s ? Napi::String::New(env, s) : env.Null(); };
+  o.Set("backend", c.name);
+  o.Set("maxFd", c.max_fd);
+  o.Set("edge", c.edge);
+  o.Set("exclusive", c.exclusive);
+  o.Set("nativeOneshot", c.native_oneshot);
+  o.Set("rdhupNeedsIn", c.rdhup_needs_in);
+  o.Set("reportsHup", c.reports_hup);
+  o.Set("reportsClosedFd", c.reports_closed_fd);
+  o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  Napi::Object sys = Napi::Object::New(env);
+  sys.Set("wait", name(c.wait_syscall));
+  sys.Set("add", name(c.add_syscall));
+  sys.Set("modify", name(c.modify_syscall));
+  sys.Set("remove", name(c.remove_syscall));
+  o.Set("syscalls", sys);
+  return o;
+}
+
 }  // namespace
 
 void InitSelector(Napi::Env env, Napi::Object exports) {
   napi_value fn;
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "NativeSelector", NAPI_AUTO_LENGTH, Create, nullptr, &fn));
   exports.Set("NativeSelector", Napi::Value(env, fn));
+  Napi::Object caps = Napi::Object::New(env);
+  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &kEpollCaps}) caps.Set(c->name, CapabilitiesObject(env, *c));
+  exports.Set("capabilities", caps);
 }
 
 }  // namespace iomux::detail
