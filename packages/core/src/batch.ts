@@ -37,6 +37,8 @@ export interface BatchHost<T> {
   readonly native: NativeSelector;
   readonly keys: Map<number, SelectorKey<T>>;
   keyOf(fileobj: FileLike): SelectorKey<T>;
+  /** The key of a registered fileobj, else its fd (argument errors as `register()`). */
+  target(fileobj: FileLike): SelectorKey<T> | number;
   checkOpen(): void;
   timeout(timeoutMs: unknown): number;
 }
@@ -83,7 +85,9 @@ export class Batch<T = unknown> {
   #queued = 0;
   #sendUsed = 0; // bytes of the send region in use
   #sendTo: (FileLike | undefined)[] = [];
+  #sendRegistered: boolean[] = []; // was the target registered when the send was queued?
   #flushedTo: (FileLike | undefined)[] = [];
+  #flushedRegistered: boolean[] = [];
 
   /** @internal Use {@link BaseSelector.batch}. */
   constructor(host: BatchHost<T>, options: BatchOptions = {}) {
@@ -126,12 +130,15 @@ export class Batch<T = unknown> {
   /**
    * Queues `data` for `fileobj`, copied now, sent by the next `run()` before
    * it waits. Sends to one fd go out in the order they were queued.
+   * `fileobj` need not be registered; if it is, the send is cancelled when
+   * that registration goes away before the flush, and a `Socket` closed
+   * before the flush cancels it too.
    * @returns the send's ticket: its index for `sent()` / `sendError()` after that run
-   * @throws `ERR_NOT_REGISTERED`, `ERR_SELECTOR_CLOSED`, argument errors
+   * @throws `ERR_SELECTOR_CLOSED`, argument errors
    */
   send(fileobj: FileLike, data: Uint8Array | string): number {
     this.#host.checkOpen();
-    const key = this.#host.keyOf(fileobj);
+    const key = this.#host.target(fileobj);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
     const n = bytes.byteLength;
@@ -142,7 +149,7 @@ export class Batch<T = unknown> {
     const offset = this.#recvBytes + this.#sendUsed;
     this.#buffer.set(bytes, offset);
     this.#sendUsed += n;
-    return this.#queue(key, offset, n);
+    return this.#queue(key, fileobj, offset, n);
   }
 
   /**
@@ -154,11 +161,11 @@ export class Batch<T = unknown> {
    */
   sendRange(fileobj: FileLike, offset: number, length: number): number {
     this.#host.checkOpen();
-    const key = this.#host.keyOf(fileobj);
+    const key = this.#host.target(fileobj);
     const end = this.#recvBytes + this.#sendBytes;
     if (!Number.isInteger(offset) || offset < 0 || offset > end) throw outOfRange('offset', offset, end + 1);
     if (!Number.isInteger(length) || length < 0 || offset + length > end) throw outOfRange('length', length, end - offset + 1);
-    return this.#queue(key, offset, length);
+    return this.#queue(key, fileobj, offset, length);
   }
 
   /** Sends queued for the next `run()`. */
@@ -184,21 +191,23 @@ export class Batch<T = unknown> {
     const base = this.#sendBase;
     const n = this.#queued;
     const to = this.#sendTo;
+    const registered = this.#sendRegistered;
     for (let t = 0; t < n; t++) {
       const at = base + SEND_STRIDE * t;
       const fd = words[at]!;
-      const fileobj = to[t];
-      const key = keys.get(fd);
-      // The registration this send was queued for must still be the one on
-      // this fd: otherwise the number may now name another connection.
-      if (key === undefined || key.fileobj !== fileobj || (typeof fileobj === 'object' && fileobj.fileno() !== fd)) {
-        words[at] = -1;
-      }
+      const fileobj = to[t]!;
+      // A registered target must still be registered with the same object,
+      // and a Socket must still own its number: otherwise the number may now
+      // name another connection.
+      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
+      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
     }
     // The results of this flush belong to the tickets just queued; new sends
     // queue from ticket 0 again.
     this.#sendTo = this.#flushedTo;
     this.#flushedTo = to;
+    this.#sendRegistered = this.#flushedRegistered;
+    this.#flushedRegistered = registered;
     this.#flushed = n;
     this.#queued = 0;
     this.#sendUsed = 0;
@@ -298,17 +307,21 @@ export class Batch<T = unknown> {
     return t | 0;
   }
 
-  #queue(key: SelectorKey<T>, offset: number, length: number): number {
+  #queue(target: SelectorKey<T> | number, fileobj: FileLike, offset: number, length: number): number {
     if (this.#queued === this.#sendCap) this.#grow(this.#readyCap, 2 * this.#sendCap, this.#sendBytes);
     const t = this.#queued++;
     const at = this.#sendBase + SEND_STRIDE * t;
     const w = this.#words;
-    w[at] = key.fd;
+    const registered = typeof target !== 'number';
+    w[at] = registered ? target.fd : target;
     w[at + 1] = offset;
     w[at + 2] = length;
     w[at + 3] = 0;
     w[at + 4] = 0;
-    this.#sendTo[t] = key.fileobj;
+    // A registered target is checked against its key's object (which may be
+    // the number it was registered as, even when `fileobj` is its Socket).
+    this.#sendTo[t] = registered ? target.fileobj : fileobj;
+    this.#sendRegistered[t] = registered;
     return t;
   }
 

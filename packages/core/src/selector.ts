@@ -271,6 +271,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         native: this.#native,
         keys: this.#keys,
         keyOf: (fileobj) => this.#keyOf(fileobj),
+        target: (fileobj) => {
+          const found = this.#fdOf(fileobj, true);
+          return typeof found === 'number' ? (this.#keys.get(found) ?? found) : found;
+        },
         checkOpen: () => this.#checkOpen(),
         timeout: toNativeTimeout,
       },
