@@ -234,19 +234,72 @@ for (const b of testBackends()) {
       received.length = 0;
       let off = first;
       let rounds = 0;
+      // Half by copying the rest anew, half by resend() of the last ticket.
+      let last = -1;
       while (off < big.length) {
         assert.ok(++rounds < 10_000, 'no progress');
-        const t = batch.send(a, big.subarray(off));
+        const t = last >= 0 && rounds % 2 === 0 ? batch.resend(last) : batch.send(a, big.subarray(off));
         batch.run(0);
         const r = batch.sent(t);
         if (r > 0) off += r;
         else assert.is(r, BatchResult.AGAIN);
+        last = t;
         drain();
       }
       drain();
       const all = Buffer.concat(received);
       assert.is(all.length, big.length - first, `every resent byte arrived once (filler was ${filler} B)`);
       assert.ok(all.equals(big.subarray(first)), 'in order, uncorrupted');
+    }));
+
+  test(`${b}: the rest of a short send of a recv slice survives the next pass; resend() queues it`, () =>
+    withScope((s) => {
+      const sel = s.selector(b);
+      const batch = sel.batch({ recvBytes: 1 << 20 });
+      const [a, c] = pair(s); // a echoes what it receives back to c
+      const [x, y] = pair(s); // busy traffic: its recvs reuse the recv region
+      sel.register(a, IN);
+      sel.register(x, IN);
+      batch.setRecv(a, 1 << 20);
+      batch.setRecv(x, 1 << 20);
+      const filled = fillSendBuffer(a); // a's way back to c is full
+      const msg = Buffer.alloc(100_000);
+      for (let i = 0; i < msg.length; i++) msg[i] = (i * 13) & 0xff;
+      assert.is(c.send(msg), msg.length);
+      const i = runUntil(batch, a.fileno());
+      const got = batch.bytes(i);
+      assert.ok(got > 0);
+      const t = batch.sendRange(a, batch.offset(i), got);
+      y.send(Buffer.alloc(50_000, 0x55)); // the next pass receives 50 kB over the region
+      batch.run(1000);
+      assert.is(batch.sent(t), BatchResult.AGAIN);
+      assert.ok(batch.unsent(t).equals(msg.subarray(0, got)), 'the unsent bytes are intact after that pass\'s recvs');
+      // Drain c, then resend until everything is through; the stream is the message, in order.
+      let back = Buffer.alloc(0);
+      const drain = () => {
+        for (let r = c.recv(1 << 20); r !== null && r.length > 0; r = c.recv(1 << 20)) back = Buffer.concat([back, r]);
+      };
+      drain();
+      assert.is(back.length, filled);
+      back = Buffer.alloc(0);
+      let ticket = t;
+      for (let rounds = 0; ticket !== -1; rounds++) {
+        assert.ok(rounds < 1000, 'no progress');
+        ticket = batch.resend(ticket);
+        y.send('z'); // keep the other fd busy
+        batch.run(0);
+        drain();
+      }
+      drain();
+      assert.is(back.length, got);
+      assert.ok(back.equals(msg.subarray(0, got)));
+      // A fully sent ticket leaves nothing to resend.
+      const u = batch.send(a, 'ok');
+      batch.run(0);
+      assert.is(batch.sent(u), 2);
+      assert.is(batch.unsent(u).length, 0);
+      assert.is(batch.resend(u), -1);
+      throwsCode(() => batch.resend(5), 'ERR_OUT_OF_RANGE', RangeError);
     }));
 
   test(`${b}: a failed send is ERROR with code, errno, syscall and fd; sends to other fds still go out`, () =>

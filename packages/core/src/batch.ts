@@ -43,7 +43,10 @@ export interface BatchHost<T> {
   timeout(timeoutMs: unknown): number;
 }
 
-// Layout shared with packages/native/src/batch.h.
+// Layout shared with packages/native/src/batch.h: ready records, then two
+// halves of send records; then the io bytes: two recv windows, then two send
+// halves. Pass k uses half k % 2 of each, so what pass k flushed and received
+// stays intact while pass k+1 is handled.
 const READY_STRIDE = 4; // fd, events, result, aux (offset or errno)
 const SEND_STRIDE = 5; // fd, offset, length, result, errno
 const MAX_IO = 0x7fffffff;
@@ -70,24 +73,23 @@ function size(name: string, v: unknown, dflt: number, min: number): number {
  */
 export class Batch<T = unknown> {
   readonly #host: BatchHost<T>;
-  #recvBytes: number;
+  readonly #recvBytes: number;
   #readyCap = 0;
   #sendCap = 0;
-  #sendBytes = 0;
-  #sendBase = 0; // word index of the send records
+  #sendBytes = 0; // per half
   #words!: Int32Array;
   #buffer!: Buffer;
-  // The last pass.
+  #parity = 0; // the half the next run() flushes from and receives into
+  // The last pass (half #parity ^ 1).
   #length = 0;
   #keys: (SelectorKey<T> | undefined)[] = [];
   #flushed = 0;
-  // Queued for the next pass.
+  // Queued for the next pass (half #parity).
   #queued = 0;
-  #sendUsed = 0; // bytes of the send region in use
-  #sendTo: (FileLike | undefined)[] = [];
-  #sendRegistered: boolean[] = []; // was the target registered when the send was queued?
-  #flushedTo: (FileLike | undefined)[] = [];
-  #flushedRegistered: boolean[] = [];
+  #sendUsed = 0; // bytes of this half's send data in use
+  // Per half and ticket: the target object, and whether it was registered when queued.
+  #to: [FileLike[], FileLike[]] = [[], []];
+  #registered: [boolean[], boolean[]] = [[], []];
 
   /** @internal Use {@link BaseSelector.batch}. */
   constructor(host: BatchHost<T>, options: BatchOptions = {}) {
@@ -100,10 +102,10 @@ export class Batch<T = unknown> {
   }
 
   /**
-   * The pass's bytes: the recv slices of the last pass (`offset(i)`,
-   * `bytes(i)`), followed by the data `send()` copied. A view of the batch's
-   * memory; it is replaced (and this one stops being updated) when the
-   * memory grows, so read it again after `send()`/`run()` rather than keep it.
+   * The batch's bytes: the recv slices (`offset(i)`, `bytes(i)`) and the data
+   * `send()` copied. A view of the batch's memory; it is replaced when the
+   * memory grows (a `send()`, `sendRange()`, `resend()` or `run()` may grow
+   * it), so read it again rather than keep it.
    */
   get buffer(): Buffer {
     return this.#buffer;
@@ -138,34 +140,59 @@ export class Batch<T = unknown> {
    */
   send(fileobj: FileLike, data: Uint8Array | string): number {
     this.#host.checkOpen();
-    const key = this.#host.target(fileobj);
+    const target = this.#host.target(fileobj);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
-    const n = bytes.byteLength;
-    if (this.#sendUsed + n > this.#sendBytes) {
-      if (this.#recvBytes + this.#sendUsed + n > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO - this.#recvBytes - this.#sendUsed);
-      this.#grow(this.#readyCap, this.#sendCap, Math.min(MAX_IO - this.#recvBytes, Math.max(2 * this.#sendBytes, this.#sendUsed + n)));
-    }
-    const offset = this.#recvBytes + this.#sendUsed;
-    this.#buffer.set(bytes, offset);
-    this.#sendUsed += n;
-    return this.#queue(key, fileobj, offset, n);
+    return this.#queue(target, fileobj, this.#copy(bytes), bytes.byteLength);
   }
 
   /**
    * Queues `length` bytes of `buffer` from `offset` for `fileobj`, without
-   * copying: typically a recv slice of this pass (`offset(i)`, `bytes(i)`),
-   * which stays intact until the next `run()` has flushed its sends.
+   * copying: typically a recv slice of the last pass (`offset(i)`,
+   * `bytes(i)`). The bytes must stay as they are until the next `run()`
+   * has flushed them; recv slices and copied send data do.
    * @returns the send's ticket
    * @throws `ERR_OUT_OF_RANGE` for a range outside `buffer`; as `send()` otherwise
    */
   sendRange(fileobj: FileLike, offset: number, length: number): number {
     this.#host.checkOpen();
-    const key = this.#host.target(fileobj);
-    const end = this.#recvBytes + this.#sendBytes;
+    const target = this.#host.target(fileobj);
+    const end = this.#buffer.length;
     if (!Number.isInteger(offset) || offset < 0 || offset > end) throw outOfRange('offset', offset, end + 1);
     if (!Number.isInteger(length) || length < 0 || offset + length > end) throw outOfRange('length', length, end - offset + 1);
-    return this.#queue(key, fileobj, offset, length);
+    return this.#queue(target, fileobj, offset, length);
+  }
+
+  /**
+   * Queues again, to the same target, the bytes of send `ticket` of the
+   * last flush that were not taken (all of them unless `sent(ticket) > 0`),
+   * copied now. Nothing is queued when it was sent in full.
+   * @returns the new ticket, or -1 when nothing was left to send
+   * @throws `ERR_OUT_OF_RANGE` unless `0 <= ticket < flushed`; `ERR_SELECTOR_CLOSED`
+   */
+  resend(ticket: number): number {
+    this.#host.checkOpen();
+    const at = this.#flushedRecord(ticket);
+    const w = this.#words;
+    const taken = Math.max(0, w[at + 3]!);
+    const left = w[at + 2]! - taken;
+    if (left <= 0) return -1;
+    const from = w[at + 1]! + taken;
+    const half = this.#parity ^ 1;
+    const fileobj = this.#to[half][ticket]!;
+    const target = this.#registered[half][ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    // The copy may grow the memory: copy first, from the current buffer.
+    const offset = this.#copyWithin(from, left);
+    return this.#queue(target, fileobj, offset, left);
+  }
+
+  /** The bytes of send `ticket` of the last flush that were not taken (a view of `buffer`; allocates the view). */
+  unsent(ticket: number): Buffer {
+    const at = this.#flushedRecord(ticket);
+    const w = this.#words;
+    const taken = Math.max(0, w[at + 3]!);
+    const start = w[at + 1]! + taken;
+    return this.#buffer.subarray(start, start + Math.max(0, w[at + 2]! - taken));
   }
 
   /** Sends queued for the next `run()`. */
@@ -175,8 +202,8 @@ export class Batch<T = unknown> {
 
   /**
    * One pass: flush the queued sends, wait up to `timeoutMs` (as `select()`:
-   * `null`/`undefined` forever, `0` or less: don't block), then recv for each
-   * reported fd that asked for it.
+   * `null`/`undefined` forever, `0` or less: don't block; counted from the
+   * call), then recv for each reported fd that asked for it.
    * @returns how many fds were reported (`length`); 0 on timeout
    * @throws `ERR_SELECTOR_CLOSED`, a timeout argument error, or the wait's
    *   {@link SystemError} (the flush happened: `sent()` has its results)
@@ -188,10 +215,11 @@ export class Batch<T = unknown> {
     const keys = host.keys;
     if (keys.size > this.#readyCap) this.#grow(2 * keys.size, this.#sendCap, this.#sendBytes);
     const words = this.#words;
-    const base = this.#sendBase;
+    const half = this.#parity;
+    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
     const n = this.#queued;
-    const to = this.#sendTo;
-    const registered = this.#sendRegistered;
+    const to = this.#to[half];
+    const registered = this.#registered[half];
     for (let t = 0; t < n; t++) {
       const at = base + SEND_STRIDE * t;
       const fd = words[at]!;
@@ -202,17 +230,12 @@ export class Batch<T = unknown> {
       if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
       else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
     }
-    // The results of this flush belong to the tickets just queued; new sends
-    // queue from ticket 0 again.
-    this.#sendTo = this.#flushedTo;
-    this.#flushedTo = to;
-    this.#sendRegistered = this.#flushedRegistered;
-    this.#flushedRegistered = registered;
+    this.#parity = half ^ 1;
     this.#flushed = n;
     this.#queued = 0;
     this.#sendUsed = 0;
     this.#length = 0;
-    const m = host.native.batchRun(timeout, n);
+    const m = host.native.batchRun(timeout, n, half);
     const ks = this.#keys;
     for (let i = 0; i < m; i++) {
       const key = keys.get(words[READY_STRIDE * i]!);
@@ -280,17 +303,17 @@ export class Batch<T = unknown> {
 
   /**
    * What send `ticket` of the last flush gave: bytes taken (`>= 0`; fewer
-   * than queued is a partial send: resend the rest), or a negative
-   * {@link BatchResult} (`AGAIN`, `ERROR`, `SKIPPED`, `CANCELLED`).
+   * than queued is a partial send: `resend(ticket)` queues the rest), or a
+   * negative {@link BatchResult} (`AGAIN`, `ERROR`, `SKIPPED`, `CANCELLED`).
    * @throws `ERR_OUT_OF_RANGE` unless `0 <= ticket < flushed`
    */
   sent(ticket: number): number {
-    return this.#words[this.#sendBase + SEND_STRIDE * this.#ticket(ticket) + 3]!;
+    return this.#words[this.#flushedRecord(ticket) + 3]!;
   }
 
   /** The failure of send `ticket` (`sent(ticket) === ERROR`) as a {@link SystemError}, else `null`. */
   sendError(ticket: number): SystemError | null {
-    const at = this.#sendBase + SEND_STRIDE * this.#ticket(ticket);
+    const at = this.#flushedRecord(ticket);
     if (this.#words[at + 3] !== BatchResult.ERROR) return null;
     return new SystemError(-this.#words[at + 4]!, 'send', this.#words[at]!);
   }
@@ -302,17 +325,54 @@ export class Batch<T = unknown> {
     return i | 0;
   }
 
-  #ticket(t: number): number {
+  // The word index of flushed send `t` (in the half the last run used).
+  #flushedRecord(t: number): number {
     if (!(t >= 0 && t < this.#flushed)) throw outOfRange('ticket', t, this.#flushed);
-    return t | 0;
+    return READY_STRIDE * this.#readyCap + (this.#parity ^ 1) * SEND_STRIDE * this.#sendCap + SEND_STRIDE * (t | 0);
+  }
+
+  #sendStart(half: number): number {
+    return 2 * this.#recvBytes + half * this.#sendBytes;
+  }
+
+  // Room for n more bytes of send data in the current half; returns where they go.
+  #reserve(n: number): number {
+    if (this.#sendUsed + n > this.#sendBytes) {
+      const want = Math.max(2 * this.#sendBytes, this.#sendUsed + n);
+      if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
+      this.#grow(this.#readyCap, this.#sendCap, want);
+    }
+    const at = this.#sendStart(this.#parity) + this.#sendUsed;
+    this.#sendUsed += n;
+    return at;
+  }
+
+  #copy(bytes: Uint8Array): number {
+    const at = this.#reserve(bytes.byteLength);
+    this.#buffer.set(bytes, at);
+    return at;
+  }
+
+  // Copies `n` bytes at `from` (an offset in buffer, which may move while
+  // growing) into the current half's send data.
+  #copyWithin(from: number, n: number): number {
+    const sendStart = this.#sendStart(this.#parity ^ 1);
+    const inOtherSendHalf = from >= sendStart && from < sendStart + this.#sendBytes;
+    const rel = from - sendStart;
+    const at = this.#reserve(n);
+    // Growing moves the send halves (the recv windows stay put).
+    const src = inOtherSendHalf ? this.#sendStart(this.#parity ^ 1) + rel : from;
+    this.#buffer.copyWithin(at, src, src + n);
+    return at;
   }
 
   #queue(target: SelectorKey<T> | number, fileobj: FileLike, offset: number, length: number): number {
     if (this.#queued === this.#sendCap) this.#grow(this.#readyCap, 2 * this.#sendCap, this.#sendBytes);
     const t = this.#queued++;
-    const at = this.#sendBase + SEND_STRIDE * t;
-    const w = this.#words;
+    const half = this.#parity;
+    const at = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap + SEND_STRIDE * t;
     const registered = typeof target !== 'number';
+    const w = this.#words;
     w[at] = registered ? target.fd : target;
     w[at + 1] = offset;
     w[at + 2] = length;
@@ -320,15 +380,15 @@ export class Batch<T = unknown> {
     w[at + 4] = 0;
     // A registered target is checked against its key's object (which may be
     // the number it was registered as, even when `fileobj` is its Socket).
-    this.#sendTo[t] = registered ? target.fileobj : fileobj;
-    this.#sendRegistered[t] = registered;
+    this.#to[half][t] = registered ? target.fileobj : fileobj;
+    this.#registered[half][t] = registered;
     return t;
   }
 
   #layout(readyCap: number, sendCap: number, sendBytes: number): void {
-    const words = READY_STRIDE * readyCap + SEND_STRIDE * sendCap;
+    const words = READY_STRIDE * readyCap + 2 * SEND_STRIDE * sendCap;
     const ioOffset = 8 * Math.ceil((4 * words) / 8);
-    const ioBytes = this.#recvBytes + sendBytes;
+    const ioBytes = 2 * this.#recvBytes + 2 * sendBytes;
     if (ioBytes > MAX_IO) throw invalidValue('options', `needs more than ${MAX_IO} bytes of memory`, ioBytes);
     const memory = new ArrayBuffer(ioOffset + ioBytes);
     this.#host.native.batchMemory(memory, readyCap, sendCap, ioOffset, this.#recvBytes, ioBytes);
@@ -337,21 +397,33 @@ export class Batch<T = unknown> {
     this.#readyCap = readyCap;
     this.#sendCap = sendCap;
     this.#sendBytes = sendBytes;
-    this.#sendBase = READY_STRIDE * readyCap;
   }
 
   // A bigger memory with everything still needed copied over: the last
-  // pass's ready records, every send record (queued, or results of the last
-  // flush) and the io bytes (recv slices, copied send data).
+  // pass's ready records, both halves of send records (queued, and results
+  // of the last flush), the recv windows and both halves of send data, whose
+  // offsets in the records move with them.
   #grow(readyCap: number, sendCap: number, sendBytes: number): void {
-    const oldWords = this.#words;
-    const oldBuffer = this.#buffer;
-    const oldSendBase = this.#sendBase;
-    const oldSendCap = this.#sendCap;
-    const oldReady = this.#readyCap;
+    const old = { words: this.#words, buffer: this.#buffer, readyCap: this.#readyCap, sendCap: this.#sendCap, sendBytes: this.#sendBytes };
+    const oldSendStart = [this.#sendStart(0), this.#sendStart(1)];
     this.#layout(readyCap, sendCap, sendBytes);
-    this.#words.set(oldWords.subarray(0, READY_STRIDE * Math.min(oldReady, readyCap)), 0);
-    this.#words.set(oldWords.subarray(oldSendBase, oldSendBase + SEND_STRIDE * oldSendCap), this.#sendBase);
-    this.#buffer.set(oldBuffer.subarray(0, Math.min(oldBuffer.length, this.#buffer.length)), 0);
+    const w = this.#words;
+    w.set(old.words.subarray(0, READY_STRIDE * Math.min(old.readyCap, readyCap)), 0);
+    for (let h = 0; h < 2; h++) {
+      const from = READY_STRIDE * old.readyCap + h * SEND_STRIDE * old.sendCap;
+      const to = READY_STRIDE * readyCap + h * SEND_STRIDE * sendCap;
+      w.set(old.words.subarray(from, from + SEND_STRIDE * old.sendCap), to);
+      const used = h === this.#parity ? this.#queued : this.#flushed;
+      for (let t = 0; t < used; t++) {
+        const off = w[to + SEND_STRIDE * t + 1]!;
+        for (let s = 0; s < 2; s++) {
+          if (off >= oldSendStart[s]! && off <= oldSendStart[s]! + old.sendBytes) {
+            w[to + SEND_STRIDE * t + 1] = off - oldSendStart[s]! + this.#sendStart(s);
+          }
+        }
+      }
+      this.#buffer.set(old.buffer.subarray(oldSendStart[h]!, oldSendStart[h]! + old.sendBytes), this.#sendStart(h));
+    }
+    this.#buffer.set(old.buffer.subarray(0, 2 * this.#recvBytes), 0);
   }
 }

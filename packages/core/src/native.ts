@@ -46,8 +46,8 @@ export interface NativeSelector {
   batchMemory(memory: ArrayBuffer, readyCap: number, sendCap: number, ioOffset: number, recvBytes: number, ioBytes: number): void;
   /** Bytes to recv when `fd` is reported (0: none). */
   batchRecv(fd: number, maxBytes: number): void;
-  /** One pass: flush `nSends` send records, wait, recv; returns the ready records written. */
-  batchRun(timeoutMs: number, nSends: number): number;
+  /** One pass on half `parity`: flush `nSends` send records, wait, recv; returns the ready records written. */
+  batchRun(timeoutMs: number, nSends: number, parity: number): number;
 }
 
 export type NativeAddress = { host: string; port: number } | { path: string };

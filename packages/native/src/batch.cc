@@ -33,8 +33,8 @@ void BatchState::SetRecv(int fd, int32_t max) {
 
 bool BatchState::SetLayout(size_t mem_bytes, int ready_cap, int send_cap, size_t io_offset, size_t recv_bytes,
                            size_t io_bytes) {
-  size_t words = static_cast<size_t>(ready_cap) * kReadyStride + static_cast<size_t>(send_cap) * kSendStride;
-  if (ready_cap < 1 || send_cap < 1 || io_offset < words * sizeof(int32_t) || recv_bytes > io_bytes ||
+  size_t words = static_cast<size_t>(ready_cap) * kReadyStride + 2 * static_cast<size_t>(send_cap) * kSendStride;
+  if (ready_cap < 1 || send_cap < 1 || io_offset < words * sizeof(int32_t) || recv_bytes > io_bytes / 2 ||
       io_offset > mem_bytes || io_bytes > mem_bytes - io_offset || io_bytes > INT32_MAX) {
     return false;
   }
@@ -95,12 +95,14 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
   }
 }
 
-int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends) {
+int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends, int parity) {
+  size_t half = parity & 1;
   auto* words = reinterpret_cast<int32_t*>(mem);
   int32_t* ready = words;
-  int32_t* sends = words + static_cast<size_t>(ready_cap_) * kReadyStride;
+  int32_t* sends = words + static_cast<size_t>(ready_cap_) * kReadyStride + half * send_cap_ * kSendStride;
   uint8_t* io = mem + io_offset_;
   Flush(sends, io, std::clamp(n_sends, 0, send_cap_));
+  size_t window = half * recv_bytes_;  // this pass's recv window
 
   int n = b->Wait(deadline, pairs_.data(), ready_cap_);
   if (n < 0) return n;
@@ -125,7 +127,7 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     size_t want = std::min<size_t>(static_cast<size_t>(max), room);
     ssize_t got;
     do {
-      got = recv(fd, io + used, want, 0);
+      got = recv(fd, io + window + used, want, 0);
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (WouldBlock(errno)) {
@@ -137,7 +139,7 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
       continue;
     }
     r[2] = static_cast<int32_t>(got);
-    r[3] = static_cast<int32_t>(used);
+    r[3] = static_cast<int32_t>(window + used);
     used += static_cast<size_t>(got);
   }
   return n;

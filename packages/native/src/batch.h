@@ -16,11 +16,14 @@
 namespace iomux::detail {
 
 // Memory layout (int32 words from offset 0, then bytes):
-//   ready records  [readyCap][kReadyStride]: fd, events, result, aux
-//   send records   [sendCap][kSendStride]:   fd, offset, length, result, errno
-//   io bytes       [ioOffset, ioOffset + ioBytes): the first recvBytes are the
-//                  recv region (slices handed out in order); offsets of send
-//                  records are relative to ioOffset.
+//   ready records  [readyCap][kReadyStride]:    fd, events, result, aux
+//   send records   [2][sendCap][kSendStride]:   fd, offset, length, result, errno
+//   io bytes       [ioOffset, ioOffset + ioBytes): two recv windows of
+//                  recvBytes each, then whatever JS keeps there (the data its
+//                  send() copied). Offsets in records are relative to ioOffset.
+// Everything a pass touches comes in two halves picked by the pass's parity,
+// which alternates: what pass k flushed and received stays intact while JS
+// handles pass k+1 (so the rest of a short send can still be resent).
 constexpr int kReadyStride = 4;
 constexpr int kSendStride = 5;
 
@@ -51,7 +54,7 @@ class BatchState {
   // The pass over `mem` (at least Fits() bytes, int32-aligned). Returns the
   // number of ready records, or -errno when the wait failed (the send records
   // are written either way).
-  int Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends);
+  int Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_sends, int parity);
 
  private:
   void Flush(int32_t* sends, uint8_t* io, int n);

@@ -220,7 +220,8 @@ napi_value KernelFd(napi_env env, napi_callback_info cbinfo) {
 
 // ---------------------------------------------------------------- batch
 
-// batchMemory(arrayBuffer, readyCap, sendCap, ioOffset, recvBytes, ioBytes):
+// batchMemory(arrayBuffer, readyCap, sendCap, ioOffset, recvBytes, ioBytes)
+// (recvBytes: one of the two recv windows):
 // the block the pass works in (layout in batch.h). Kept by reference and
 // looked up again on every pass, so a detached buffer is refused, not used.
 napi_value BatchMemory(napi_env env, napi_callback_info cbinfo) {
@@ -258,16 +259,17 @@ napi_value BatchRecv(napi_env env, napi_callback_info cbinfo) {
   });
 }
 
-// batchRun(timeoutMs, nSends) -> ready records written. Raw Node-API: the
-// whole pass is this one crossing.
+// batchRun(timeoutMs, nSends, parity) -> ready records written. Raw
+// Node-API: the whole pass is this one crossing.
 napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   void* data;
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
   auto* s = static_cast<Selector*>(data);
-  int32_t n_sends;
+  int32_t n_sends, parity;
   if (napi_get_value_int32(env, argv[1], &n_sends) != napi_ok) n_sends = 0;
+  if (napi_get_value_int32(env, argv[2], &parity) != napi_ok) parity = 0;
   if (s->core->closed()) return Guard(env, [&]() -> napi_value { ThrowClosed(Napi::Env(env)); });
   napi_value ab;
   void* mem = nullptr;
@@ -283,7 +285,7 @@ napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
     });
   }
   Backend* b = s->core->backend();
-  int n = s->batch.Run(b, static_cast<uint8_t*>(mem), TimeoutArg(env, argv[0]), n_sends);
+  int n = s->batch.Run(b, static_cast<uint8_t*>(mem), TimeoutArg(env, argv[0]), n_sends, parity);
   if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall); });
   napi_value r;
   napi_create_int32(env, n, &r);
