@@ -2,41 +2,54 @@
 // backend: the echo tests of echo.test.ts (50 concurrent clients 1 B .. 1 MiB
 // get every byte back, vanishing clients disturb no one, every accepted fd is
 // closed, SIGINT/SIGTERM exit 0), plus a client that reads nothing until it
-// has sent 4 MiB, which forces the server through partial sends and AGAIN.
+// has sent 12 MiB (through a 4 KiB receive buffer), which forces the server through partial sends and AGAIN.
 import { test } from 'uvu';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { testBackends } from '../helpers.ts';
+import { Socket } from '@iomux/core';
+import { sleep, testBackends } from '../helpers.ts';
 import { assert, echoOnce, echoSizes, eventually, killAll, liveCount, startExample, vanishMidSend } from './harness.ts';
 
 test.after(killAll);
 
-/** Sends `size` bytes without reading, then reads the echo; resolves when it all came back intact. */
-function lateReader(port: number, size: number): Promise<void> {
+/**
+ * Sends `size` bytes without reading, through a 4 KiB receive buffer, then
+ * reads the echo: the server's sends to it must fall short and wait.
+ */
+async function lateReader(port: number, size: number): Promise<void> {
   const payload = randomBytes(size);
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+  const sock = new Socket('inet');
+  try {
+    sock.setBufferSizes({ receive: 4096 });
+    sock.connect({ host: '127.0.0.1', port });
+    sock.setBlocking(false);
+    const end = Date.now() + 60_000;
+    for (let off = 0; off < size; ) {
+      const n = sock.send(payload.subarray(off));
+      if (n === null) await sleep(2);
+      else off += n;
+      assert.ok(Date.now() < end, `late reader: sent only ${off} of ${size}`);
+    }
+    await sleep(100);
     const got: Buffer[] = [];
     let n = 0;
-    const timer = setTimeout(() => done(new Error(`late reader: ${n} of ${size} bytes back in time`)), 60_000);
-    function done(err?: Error) {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve();
+    let quietSince = Date.now();
+    while (n < size) {
+      const d = sock.recv(1 << 20);
+      if (d === null) await sleep(1);
+      else if (d.length === 0) break;
+      else {
+        got.push(d);
+        n += d.length;
+        quietSince = Date.now();
+      }
+      assert.ok(Date.now() < end && Date.now() - quietSince < 5000, `late reader: ${n} of ${size} bytes back (the echo stalled)`);
     }
-    sock.on('error', (err) => done(err));
-    sock.pause(); // read nothing yet: the server's sends to us fall short
-    sock.on('connect', () => {
-      sock.write(payload, () => setTimeout(() => sock.resume(), 200));
-    });
-    sock.on('data', (d: Buffer) => {
-      got.push(d);
-      n += d.length;
-      if (n > size) done(new Error(`late reader: got ${n} of ${size}`));
-      else if (n === size) done(Buffer.concat(got).equals(payload) ? undefined : new Error('late reader: the echo came back different'));
-    });
-  });
+    assert.is(n, size);
+    assert.ok(Buffer.concat(got).equals(payload), 'the echo came back intact, in order');
+  } finally {
+    sock.close();
+  }
 }
 
 for (const backend of testBackends()) {
@@ -65,10 +78,11 @@ for (const backend of testBackends()) {
     }
   });
 
-  test(`echo-batch on ${backend}: a client that reads late gets its 4 MiB back intact (partial sends, AGAIN)`, async () => {
-    const srv = await startExample('echo-batch', ['--backend', backend, '--port', '0']);
+  test(`echo-batch on ${backend}: a client that reads late gets its 12 MiB back intact (partial sends, AGAIN)`, async () => {
+    // More than the server's send buffer can hold (tcp_wmem tops out at 4 MiB).
+    const srv = await startExample('echo-batch', ['--backend', backend, '--port', '0', '--max-pending', String(64 << 20)]);
     try {
-      await Promise.all([lateReader(srv.port, 4 << 20), echoOnce(srv.port, 5000), lateReader(srv.port, 1 << 20)]);
+      await Promise.all([lateReader(srv.port, 12 << 20), echoOnce(srv.port, 5000), lateReader(srv.port, 1 << 20)]);
       const { code } = await srv.stop('SIGTERM');
       assert.is(code, 0, `exit code (stderr: ${srv.stderr()})`);
     } finally {
