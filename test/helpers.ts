@@ -3,7 +3,8 @@
 // kernel (events may take a moment to show; extra ERR/HUP bits are allowed
 // where the contract allows them).
 import * as assert from 'uvu/assert';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import {
   backends,
   createSelector,
@@ -27,6 +28,52 @@ export function testBackends(): BackendName[] {
 /** How many fds this process has open. */
 export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** The link target of one of our fds ("socket:[123]", "pipe:[45]", a path), or null once it is closed. */
+export function fdTarget(fd: number): string | null {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+/** This process's open fds, each with its link target. */
+export function openFds(): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    const target = fdTarget(Number(name));
+    if (target !== null) m.set(Number(name), target); // null: the directory's own fd, gone already
+  }
+  return m;
+}
+
+/**
+ * Whether `fd` (of this process, or of process `pid`) has FD_CLOEXEC:
+ * fdinfo's "flags:" field is octal, and O_CLOEXEC (02000000) stands for the bit.
+ */
+export function isCloexec(fd: number, pid: number | 'self' = 'self'): boolean {
+  const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+  assert.ok(flags, `fdinfo of fd ${fd} has a flags field`);
+  return (parseInt(flags[1]!, 8) & 0o2000000) !== 0;
+}
+
+/**
+ * The link targets of the fds an exec()ed child holds: what this process
+ * leaks into the programs it runs. `handOver` fds are passed on purpose, as
+ * the child's fds 3, 4, … (the negative control).
+ */
+export async function childFdTargets(handOver: number[] = []): Promise<string[]> {
+  const child = spawn('/bin/ls', ['-l', '/proc/self/fd'], { stdio: ['ignore', 'pipe', 'inherit', ...handOver] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  assert.is(code, 0, 'ls of the child fds');
+  return out
+    .split('\n')
+    .map((l) => / \d+ -> (.*)$/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined);
 }
 
 /** Things to close at the end of a test. */
