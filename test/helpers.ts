@@ -16,6 +16,8 @@ import {
   type Socket,
 } from '@iomux/core';
 
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** The backends to test: all of them, or the one named by IOMUX_BACKEND. */
 export function testBackends(): BackendName[] {
   const only = process.env.IOMUX_BACKEND;
@@ -23,11 +25,6 @@ export function testBackends(): BackendName[] {
   if (!only) return all;
   if (!all.includes(only as BackendName)) throw new Error(`IOMUX_BACKEND=${only} is not one of ${all.join(', ')}`);
   return [only as BackendName];
-}
-
-/** How many fds this process has open. */
-export function fdCount(): number {
-  return readdirSync('/proc/self/fd').length;
 }
 
 /** The link target of one of our fds ("socket:[123]", "pipe:[45]", a path), or null once it is closed. */
@@ -47,6 +44,42 @@ export function openFds(): Map<number, string> {
     if (target !== null) m.set(Number(name), target); // null: the directory's own fd, gone already
   }
   return m;
+}
+
+/**
+ * The fds in `after` that `before` did not hold: a new number, or a number
+ * that now names another file. Fds that were closed meanwhile do not count, so
+ * the runtime closing one of its own (a Worker's loop, a child's stdio pipe)
+ * cannot hide a leak or fake one.
+ */
+export function newFds(before: ReadonlyMap<number, string>, after: ReadonlyMap<number, string> = openFds()): Map<number, string> {
+  const added = new Map<number, string>();
+  for (const [fd, target] of after) if (before.get(fd) !== target) added.set(fd, target);
+  return added;
+}
+
+const describeFds = (m: ReadonlyMap<number, string>) => [...m].map(([fd, t]) => `${fd} -> ${t}`).join(', ');
+
+/**
+ * Asserts that every fd opened since the `before` snapshot was closed. Node
+ * opens fds of its own now and then (a child's stdio pipes until 'close', a
+ * Worker's loop while it shuts down), so a new fd gets up to `graceMs` to go
+ * away before it counts as leaked; an fd the test leaked stays, and fails it.
+ */
+export async function assertNoNewFds(before: ReadonlyMap<number, string>, what = 'the test', graceMs = 500): Promise<void> {
+  const end = performance.now() + graceMs;
+  let added = newFds(before);
+  while (added.size > 0 && performance.now() < end) {
+    await sleep(10);
+    added = newFds(before);
+  }
+  assert.is(added.size, 0, `fds ${what} left open: ${describeFds(added)}`);
+}
+
+/** Like {@link assertNoNewFds}, for synchronous tests: no grace period, the runtime gets no turn to close anything. */
+export function assertNoNewFdsNow(before: ReadonlyMap<number, string>, what = 'the test'): void {
+  const added = newFds(before);
+  assert.is(added.size, 0, `fds ${what} left open: ${describeFds(added)}`);
 }
 
 /**
@@ -103,16 +136,16 @@ export class Scope {
   }
 }
 
-/** Runs `body` with a Scope, closes it, and asserts no fd leaked. */
+/** Runs `body` with a Scope, closes it, and asserts that every fd the test opened was closed. */
 export async function withScope(body: (s: Scope) => void | Promise<void>): Promise<void> {
-  const before = fdCount();
+  const before = openFds();
   const scope = new Scope();
   try {
     await body(scope);
   } finally {
     scope.close();
   }
-  assert.is(fdCount(), before, 'fd count after the test equals the count before it');
+  await assertNoNewFds(before);
 }
 
 /** fd → events for one select() call. */
@@ -191,7 +224,6 @@ export function fillSendBuffer(sock: Socket): number {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence, so a failing run replays. */
 export function mulberry32(seed: number): () => number {

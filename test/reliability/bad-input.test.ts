@@ -1,4 +1,4 @@
-// Bad input matrix (issue 5): every public function gets wrong types, NaN,
+// Bad input matrix: every public function gets wrong types, NaN,
 // Infinity, negative and huge numbers, closed fds, fds that are not sockets,
 // detached and zero-length buffers, NULs in unix paths, and hosts that do not
 // resolve or are malformed. Each call must throw (or reject with) the

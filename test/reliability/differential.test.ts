@@ -1,4 +1,4 @@
-// Differential test across backends (issue 5).
+// Differential test across backends.
 //
 // A seeded random driver opens unix socket pairs, pipes and unix listening
 // sockets, and runs one sequence of operations (register / modify /
@@ -13,7 +13,6 @@
 //   IOMUX_DIFF_SEQS=2000 IOMUX_DIFF_STEPS=50   how much to run (defaults)
 //   IOMUX_DIFF_BASE=1                          first seed (seeds are BASE..BASE+SEQS-1)
 //   IOMUX_DIFF_SEED=1234                       replay one seed and print every op
-//   IOMUX_DIFF_STRICT=0                        tolerate (count) the differences listed in KNOWN_BUGS
 //
 // ALLOWED differences (P = poll's mask, E = epoll's, S = select's, I = interest):
 //  1. epoll forgets an fd closed while registered: E = 0 for it. poll and
@@ -35,30 +34,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import { Events, Socket, createSelector, formatEvents, pipe, socketPair, type BackendName, type Selector } from '@iomux/core';
-import { fdCount, mulberry32 } from '../helpers.ts';
+import { assertNoNewFdsNow, mulberry32, openFds } from '../helpers.ts';
 
 const { IN, OUT, PRI, RDHUP, ERR, HUP, NVAL, ONESHOT } = Events;
 const SEQS = Number(process.env.IOMUX_DIFF_SEQS ?? 2000);
 const STEPS = Number(process.env.IOMUX_DIFF_STEPS ?? 50);
 const BASE = Number(process.env.IOMUX_DIFF_BASE ?? 1);
 const REPLAY = process.env.IOMUX_DIFF_SEED;
-// Strict by default now that the bug below is fixed; IOMUX_DIFF_STRICT=0 tolerates it.
-const STRICT = process.env.IOMUX_DIFF_STRICT !== '0';
 const BACKENDS: BackendName[] = ['poll', 'epoll', 'select'];
-
-// Differences the driver found that are NOT documented: library bugs. They
-// are tolerated (and counted) so CI stays green; IOMUX_DIFF_STRICT=1 fails on
-// them (all now fixed). Directed repros: test/reliability/regressions.test.ts.
-const KNOWN_BUGS = {
-  // BUG: select backend: a registered ONESHOT fd that is closed is reported
-  // NVAL on every select() instead of once (backend_select.cc Wait(): the
-  // EBADF path disarms only its local copy `armed`, never master_, and
-  // ignores kOneshot). poll reports NVAL once and disarms. If the number is
-  // then reused, select keeps reporting the new file. BUG 1 in
-  // regressions.test.ts. First seen (with
-  // IOMUX_DIFF_STRICT=1) at seed 48, step 25; also seed 87.
-  selectOneshotNvalRepeats: 0,
-};
 
 // ---------------------------------------------------------------- model
 
@@ -92,7 +75,6 @@ interface KeyState {
   events: number;
   stale: boolean; // the end was closed while registered
   armed: Record<BackendName, boolean>;
-  selectNvalFired: boolean; // KNOWN_BUGS: select reported NVAL for this ONESHOT key but stays armed
 }
 
 const byte = (stream: number, off: number) => (off * 31 + stream * 7 + (off >> 8)) & 0xff;
@@ -269,7 +251,7 @@ class Sequence {
       if (key.fd !== e.fd || key.fileobj !== fileobj) throw new Error('register returned a wrong key');
     });
     if (r === 'ok') {
-      this.keys.set(e.fd, { end: e, fd: e.fd, fileobj, events: ev, stale: false, armed: { poll: true, epoll: true, select: true }, selectNvalFired: false });
+      this.keys.set(e.fd, { end: e, fd: e.fd, fileobj, events: ev, stale: false, armed: { poll: true, epoll: true, select: true } });
     } else if (r !== 'ERR_ALREADY_REGISTERED' || !this.keys.has(e.fd)) {
       this.fail(`register ${e.name}: unexpected ${r}`);
     }
@@ -432,7 +414,6 @@ class Sequence {
     for (const k of this.keys.values()) {
       if (!(k.events & ONESHOT)) continue;
       for (const b of BACKENDS) if (reports[b].has(k.fd)) k.armed[b] = false;
-      if (reports.select.get(k.fd) === NVAL) k.selectNvalFired = true;
     }
   }
 
@@ -442,13 +423,7 @@ class Sequence {
     const f = formatEvents;
     for (const b of BACKENDS) {
       const got = b === 'poll' ? P : b === 'epoll' ? E : S;
-      if (got && !k.armed[b]) {
-        if (b === 'select' && k.stale && k.selectNvalFired && !STRICT) {
-          KNOWN_BUGS.selectOneshotNvalRepeats++;
-        } else {
-          this.fail(`${who}: ${b} reported ${f(got)} for a fired ONESHOT key (not re-armed)`);
-        }
-      }
+      if (got && !k.armed[b]) this.fail(`${who}: ${b} reported ${f(got)} for a fired ONESHOT key (not re-armed)`);
       if (got & ~(I | ERR | HUP | NVAL) & 0xffffffff) this.fail(`${who}: ${b} reported bits outside interest|ERR|HUP|NVAL: ${f(got)}`);
     }
     if (k.stale) {
@@ -587,7 +562,7 @@ if (REPLAY !== undefined) {
   });
 } else {
   const CHUNK = 250;
-  const fdsBefore = fdCount();
+  const fdsBefore = openFds();
   for (let start = 0; start < SEQS; start += CHUNK) {
     const n = Math.min(CHUNK, SEQS - start);
     test(`seeds ${BASE + start}..${BASE + start + n - 1}: select, poll and epoll agree on every step (${STEPS} steps each)`, () => {
@@ -595,11 +570,8 @@ if (REPLAY !== undefined) {
     });
   }
   test('the driver closed every fd it opened', () => {
-    assert.is(fdCount(), fdsBefore);
-    console.log(
-      `differential: ${SEQS} sequences x ${STEPS} steps; tolerated known-bug differences: ` +
-        `select ONESHOT NVAL repeats=${KNOWN_BUGS.selectOneshotNvalRepeats}`,
-    );
+    assertNoNewFdsNow(fdsBefore, 'the driver');
+    console.log(`differential: ${SEQS} sequences x ${STEPS} steps`);
   });
 }
 
@@ -634,7 +606,5 @@ if (REPLAY === undefined) {
     });
   }
 }
-
-// The directed repro of KNOWN_BUGS.selectOneshotNvalRepeats is BUG 1 in regressions.test.ts.
 
 test.run();

@@ -1,4 +1,4 @@
-// Fault injection against the example echo servers (issue 5): peers that
+// Fault injection against the example echo servers: peers that
 // reset (SO_LINGER 0), half-close, or stop reading. The server must keep
 // serving everyone else, lose no byte of a well-behaved peer, back off with
 // OUT interest instead of spinning while a peer does not read, and drop a
