@@ -4,7 +4,8 @@
 // where the contract allows them).
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { newFds as setDifference, procFds } from '../scripts/lib/child.mjs';
 import {
   backends,
   createSelector,
@@ -38,24 +39,17 @@ export function fdTarget(fd: number): string | null {
 
 /** This process's open fds, each with its link target. */
 export function openFds(): Map<number, string> {
-  const m = new Map<number, string>();
-  for (const name of readdirSync('/proc/self/fd')) {
-    const target = fdTarget(Number(name));
-    if (target !== null) m.set(Number(name), target); // null: the directory's own fd, gone already
-  }
-  return m;
+  return procFds('self');
 }
 
 /**
- * The fds in `after` that `before` did not hold: a new number, or a number
- * that now names another file. Fds that were closed meanwhile do not count, so
- * the runtime closing one of its own (a Worker's loop, a child's stdio pipe)
- * cannot hide a leak or fake one.
+ * The fds in `after` (default: now) that `before` did not hold: a new number,
+ * or a number that now names another file. Fds that were closed meanwhile do
+ * not count, so the runtime closing one of its own (a Worker's loop, a
+ * child's stdio pipe) cannot hide a leak or fake one.
  */
 export function newFds(before: ReadonlyMap<number, string>, after: ReadonlyMap<number, string> = openFds()): Map<number, string> {
-  const added = new Map<number, string>();
-  for (const [fd, target] of after) if (before.get(fd) !== target) added.set(fd, target);
-  return added;
+  return setDifference(before, after);
 }
 
 const describeFds = (m: ReadonlyMap<number, string>) => [...m].map(([fd, t]) => `${fd} -> ${t}`).join(', ');
@@ -225,14 +219,5 @@ export function fillSendBuffer(sock: Socket): number {
 }
 
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence, so a failing run replays. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG and byte pattern live with the scripts, which use them too. */
+export { mulberry32, patternBytes } from '../scripts/lib/random.mjs';

@@ -13,6 +13,7 @@ export interface StartOptions {
   stdin?: 'ignore' | 'pipe';
   /** How long startServer() waits for the ready line; default 15 s. */
   readyTimeoutMs?: number;
+  /** The child leads its own process group, and every signal goes to the whole group (a server run through a shell or pnpm). */
   detached?: boolean;
 }
 
@@ -24,6 +25,8 @@ export interface Child {
   /** Resolves once the child exited and its output is drained. */
   exited: Promise<Exit>;
   running(): boolean;
+  /** Signals the child (its process group when detached); never throws. */
+  kill(signal: NodeJS.Signals): void;
   /** Sends `signal` (default SIGINT), SIGKILLs after `graceMs` (default 10 s), resolves with how it ended. */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>;
   /** The child's open fds, each with its link target; empty once it is gone. */
@@ -46,6 +49,7 @@ export function liveCount(): number;
 export function killChildrenOnSignals(who: string): void;
 export function spawnChild(cmd: string, args: string[], opts?: StartOptions): Child;
 export function procFds(pid: number | 'self'): Map<number, string>;
+export function newFds(before: ReadonlyMap<number, string>, after: ReadonlyMap<number, string>): Map<number, string>;
 export function startServer(cmd: string, args: string[], opts?: StartOptions): Promise<Server>;
 export function runChild(
   cmd: string,

@@ -25,21 +25,19 @@ export function readyLine(host, port, backend) {
   return `listening on ${host}:${port} backend=${backend}`;
 }
 
-/** @type {Set<import('node:child_process').ChildProcess>} */
-const live = new Set();
+/**
+ * Every child still running, with how to signal it (its whole process group
+ * when it was started detached, e.g. through a shell or pnpm).
+ * @type {Map<import('node:child_process').ChildProcess, (sig: NodeJS.Signals) => void>}
+ */
+const live = new Map();
 
 // Last resort: nothing started here outlives this process.
 process.on('exit', () => killAll());
 
 /** SIGKILLs every child still running (they are reaped by their 'exit' handlers, or by init once we are gone). */
 export function killAll() {
-  for (const c of live) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  for (const kill of live.values()) kill('SIGKILL');
 }
 
 /** How many children started here are still running. */
@@ -71,6 +69,9 @@ export function killChildrenOnSignals(who) {
  *   readyTimeoutMs?: number,
  *   detached?: boolean,
  * }} StartOptions
+ * `detached`: the child leads a process group of its own, and every signal
+ * goes to the whole group (for a child that runs the real server through a
+ * shell or pnpm).
  */
 
 /**
@@ -82,6 +83,7 @@ export function killChildrenOnSignals(who) {
  *   stderr(): string,
  *   exited: Promise<Exit>,
  *   running(): boolean,
+ *   kill(signal: NodeJS.Signals): void,
  *   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>,
  *   fds(): Map<number, string>,
  *   fdCount(): number,
@@ -105,7 +107,16 @@ export function spawnChild(cmd, args, opts = {}) {
     detached: opts.detached,
     stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  const pid = child.pid ?? -1;
+  const kill = (/** @type {NodeJS.Signals} */ sig) => {
+    try {
+      if (opts.detached && pid > 0) process.kill(-pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  live.set(child, kill);
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (/** @type {string} */ d) => (out += d));
@@ -123,7 +134,6 @@ export function spawnChild(cmd, args, opts = {}) {
       resolve({ code: null, signal: null });
     });
   });
-  const pid = child.pid ?? -1;
   const running = () => child.exitCode === null && child.signalCode === null && live.has(child);
   return {
     child,
@@ -132,9 +142,10 @@ export function spawnChild(cmd, args, opts = {}) {
     stderr: () => err,
     exited,
     running,
+    kill,
     async stop(signal = 'SIGINT', graceMs = 10_000) {
-      if (running()) child.kill(signal);
-      const guard = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      if (running()) kill(signal);
+      const guard = setTimeout(() => kill('SIGKILL'), graceMs);
       try {
         return await exited;
       } finally {
@@ -187,6 +198,21 @@ export function procFds(pid) {
 }
 
 /**
+ * The fds in `after` that `before` did not hold: a new number, or a number
+ * that now names another file. Fds closed meanwhile do not count. Leak checks
+ * compare these sets, never totals, which the runtime's own fds disturb.
+ * @param {ReadonlyMap<number, string>} before
+ * @param {ReadonlyMap<number, string>} after
+ * @returns {Map<number, string>}
+ */
+export function newFds(before, after) {
+  /** @type {Map<number, string>} */
+  const added = new Map();
+  for (const [fd, target] of after) if (before.get(fd) !== target) added.set(fd, target);
+  return added;
+}
+
+/**
  * Starts a server and resolves once it prints the ready line; rejects (after
  * killing it) if it exits first or says nothing within `readyTimeoutMs`.
  * @param {string} cmd
@@ -204,7 +230,7 @@ export function startServer(cmd, args, opts = {}) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      c.child.kill('SIGKILL');
+      c.kill('SIGKILL');
       // Reap it before reporting, so the caller never sees a live child after a rejection.
       void c.exited.then(() =>
         reject(new Error(`${what}: ${why}\nstdout: ${c.stdout().trim()}\nstderr: ${c.stderr().trim()}`)),
@@ -242,7 +268,7 @@ export async function runChild(cmd, args, opts = {}) {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    c.child.kill('SIGKILL');
+    c.kill('SIGKILL');
   }, opts.timeoutMs ?? 120_000);
   const { code, signal } = await c.exited;
   clearTimeout(timer);
