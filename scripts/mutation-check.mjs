@@ -106,7 +106,7 @@ const MUTANTS = [
   },
   {
     name: 'eventfd-without-cloexec',
-    file: 'packages/native/src/selector.cc',
+    file: 'packages/native/src/waiter.cc',
     find: 'EFD_CLOEXEC | EFD_NONBLOCK',
     replace: 'EFD_NONBLOCK',
     tests: ['test/socket.test'],
@@ -123,8 +123,8 @@ const MUTANTS = [
   {
     name: 'wait-resolves-spurious-wakeup-early',
     file: 'packages/core/src/selector.ts',
-    find: '      // meanwhile. Keep waiting.\n      this.#native.arm(this.#onReady);',
-    replace: '      // meanwhile. Keep waiting.\n      this.#finish(pending, null, []);',
+    find: '        this.#native.rearm(this.#onReady);',
+    replace: '        this.#finish(pending, null, []);',
     tests: ['test/wait.test'],
     why: 'a pending wait() resolves with [] before its timeout after a spurious wake-up',
   },
@@ -147,12 +147,21 @@ const MUTANTS = [
     why: 'close() leaks the epoll fd',
   },
   {
-    name: 'timeout-rounded-down',
-    file: 'packages/core/src/selector.ts',
-    find: 'Math.max(1, Math.ceil(left))',
-    replace: 'Math.max(1, Math.floor(left) - 1)',
-    tests: ['test/wait.test'],
-    why: 'a wait() timer that fires early resolves before its timeout',
+    name: 'timeout-fraction-dropped',
+    file: 'packages/native/src/backend_common.cc',
+    find: 'static_cast<int64_t>(std::ceil(ms * 1e6))',
+    replace: 'static_cast<int64_t>(std::trunc(ms)) * 1000000',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'a fractional timeout is rounded down, so the wait ends early',
+  },
+  {
+    name: 'select-closed-oneshot-not-disarmed',
+    file: 'packages/native/src/backend_select.cc',
+    find: 'if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll',
+    replace: '',
+    tests: ['test/reliability/regressions.test'],
+    why: 'a closed ONESHOT fd is reported NVAL on every call (bug 1 of docs/reliability.md)',
   },
 ];
 

@@ -227,6 +227,22 @@ for (const b of testBackends()) {
     assert.ok(performance.now() - t0 >= 30.2, 'a wait never ends early');
   });
 
+  // A lower bound only (never an upper one): truncating 2.9 ms to 2 ms ends
+  // every one of these waits 0.9 ms early, which no scheduling delay hides ten times over.
+  t('fractional timeouts round up: ten 2.9 ms waits each last 2.9 ms', (s) => {
+    const sel = s.selector(b);
+    const [a] = s.pair();
+    sel.register(a, IN);
+    const short: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      sel.select(2.9);
+      const took = performance.now() - t0;
+      if (took < 2.9) short.push(took.toFixed(3));
+    }
+    assert.equal(short, [], 'waits that ended early (ms)');
+  });
+
   t('select(null) waits until another thread writes', async (s) => {
     const sel = s.selector(b);
     const [a, c] = s.pair();
