@@ -14,7 +14,9 @@
 //   IOMUX_DIFF_BASE=1                          first seed (seeds are BASE..BASE+SEQS-1)
 //   IOMUX_DIFF_SEED=1234                       replay one seed and print every op
 //
-// ALLOWED differences (P = poll's mask, E = epoll's, S = select's, I = interest):
+// ALLOWED differences (P = poll's mask, E = epoll's, S = select's, I = interest).
+// The code reads them from the capability records (reportsClosedFd,
+// reportsHup), comparing each backend with poll:
 //  1. epoll forgets an fd closed while registered: E = 0 for it. poll and
 //     select report NVAL for it while the number stays closed; once the
 //     number is reused by a new file, they watch that file with the old
@@ -33,7 +35,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
-import { Events, Socket, createSelector, formatEvents, pipe, socketPair, type BackendName, type Selector } from '@iomux/core';
+import {
+  Events,
+  Socket,
+  capabilities,
+  createSelector,
+  formatEvents,
+  pipe,
+  socketPair,
+  type BackendCapabilities,
+  type BackendName,
+  type Selector,
+} from '@iomux/core';
 import { assertNoNewFds, mulberry32, openFds } from '../helpers.ts';
 
 const { IN, OUT, PRI, RDHUP, ERR, HUP, NVAL, ONESHOT } = Events;
@@ -42,6 +55,11 @@ const STEPS = Number(process.env.IOMUX_DIFF_STEPS ?? 50);
 const BASE = Number(process.env.IOMUX_DIFF_BASE ?? 1);
 const REPLAY = process.env.IOMUX_DIFF_SEED;
 const BACKENDS: BackendName[] = ['poll', 'epoll', 'select'];
+// The allowed differences below read from the backends' capability records.
+const CAPS = Object.fromEntries(BACKENDS.map((b) => [b, capabilities(b)])) as Record<BackendName, BackendCapabilities>;
+// The reference every other backend is compared with: one that reports HUP,
+// ERR and closed fds (poll).
+const REF = BACKENDS.find((b) => CAPS[b].reportsHup && CAPS[b].reportsClosedFd)!;
 
 // ---------------------------------------------------------------- model
 
@@ -409,7 +427,9 @@ class Sequence {
       (b) => `${b}{${[...reports[b]].map(([fd, ev]) => `${this.keys.get(fd)?.end.name}=fd${fd}:${formatEvents(ev)}`).join(' ')}}`,
     ).join(' ');
     if (REPLAY) console.log(`      ${this.#lastReports}`);
-    for (const k of this.keys.values()) this.check(k, reports.poll.get(k.fd) ?? 0, reports.epoll.get(k.fd) ?? 0, reports.select.get(k.fd) ?? 0);
+    for (const k of this.keys.values()) {
+      this.check(k, Object.fromEntries(BACKENDS.map((b) => [b, reports[b].get(k.fd) ?? 0])) as Record<BackendName, number>);
+    }
     // ONESHOT: what was reported is now disarmed.
     for (const k of this.keys.values()) {
       if (!(k.events & ONESHOT)) continue;
@@ -417,18 +437,18 @@ class Sequence {
     }
   }
 
-  check(k: KeyState, P: number, E: number, S: number): void {
+  check(k: KeyState, got: Record<BackendName, number>): void {
     const I = k.events;
     const who = `${k.end.name}=fd${k.fd} interest ${formatEvents(I)}${k.stale ? ' (closed while registered)' : ''}`;
     const f = formatEvents;
     for (const b of BACKENDS) {
-      const got = b === 'poll' ? P : b === 'epoll' ? E : S;
-      if (got && !k.armed[b]) this.fail(`${who}: ${b} reported ${f(got)} for a fired ONESHOT key (not re-armed)`);
-      if (got & ~(I | ERR | HUP | NVAL) & 0xffffffff) this.fail(`${who}: ${b} reported bits outside interest|ERR|HUP|NVAL: ${f(got)}`);
+      if (got[b] && !k.armed[b]) this.fail(`${who}: ${b} reported ${f(got[b])} for a fired ONESHOT key (not re-armed)`);
+      if (got[b] & ~(I | ERR | HUP | NVAL) & 0xffffffff) this.fail(`${who}: ${b} reported bits outside interest|ERR|HUP|NVAL: ${f(got[b])}`);
     }
+    const R = got[REF];
     if (k.stale) {
-      // ALLOWED 1.
-      if (E !== 0) this.fail(`${who}: epoll reported ${f(E)} for a closed fd`);
+      // ALLOWED 1: a backend that does not report closed fds forgets them.
+      for (const b of BACKENDS) if (!CAPS[b].reportsClosedFd && got[b] !== 0) this.fail(`${who}: ${b} reported ${f(got[b])} for a closed fd`);
       let reused = true;
       try {
         fstatSync(k.fd);
@@ -436,37 +456,42 @@ class Sequence {
         reused = false;
       }
       if (!reused) {
-        if (k.armed.poll && P !== NVAL) this.fail(`${who}: poll reported ${f(P)}, expected NVAL`);
-        if (k.armed.select && S !== NVAL) this.fail(`${who}: select reported ${f(S)}, expected NVAL`);
+        for (const b of BACKENDS) {
+          if (CAPS[b].reportsClosedFd && k.armed[b] && got[b] !== NVAL) this.fail(`${who}: ${b} reported ${f(got[b])}, expected NVAL`);
+        }
         return;
       }
-      // Reused number: poll and select watch the new file; compare them.
-      if (!k.armed.poll || !k.armed.select) return;
+      // Reused number: the backends that only know numbers watch the new file; compare them.
       const reuser = this.live().find((e) => e.fd === k.fd);
-      this.checkSelect(who, I, P, S, reuser);
+      for (const b of BACKENDS) {
+        if (b !== REF && CAPS[b].reportsClosedFd && k.armed[REF] && k.armed[b]) this.checkAgainstRef(b, who, I, R, got[b], reuser);
+      }
       return;
     }
-    // ALLOWED 4: poll and epoll agree exactly (when both are armed).
-    if (k.armed.poll && k.armed.epoll && P !== E) this.fail(`${who}: poll ${f(P)} != epoll ${f(E)}`);
-    if (k.armed.poll && k.armed.select) this.checkSelect(who, I, P, S, k.end);
-    // Model: unread data must show as IN on poll.
+    for (const b of BACKENDS) if (b !== REF && k.armed[REF] && k.armed[b]) this.checkAgainstRef(b, who, I, R, got[b], k.end);
+    // Model: unread data must show as IN on the reference.
     const e = k.end;
-    if (k.armed.poll && I & IN && e.in && e.in.written > e.in.read && !(P & IN) && !e.peerReset) {
-      this.fail(`${who}: ${e.in.written - e.in.read} bytes unread but poll reports ${f(P)}`);
+    if (k.armed[REF] && I & IN && e.in && e.in.written > e.in.read && !(R & IN) && !e.peerReset) {
+      this.fail(`${who}: ${e.in.written - e.in.read} bytes unread but ${REF} reports ${f(R)}`);
     }
   }
 
-  // ALLOWED 2 and 3.
-  checkSelect(who: string, I: number, P: number, S: number, e: End | undefined): void {
+  // ALLOWED 4: a backend that reports HUP agrees with the reference exactly.
+  // ALLOWED 2 and 3: one that does not (select) reports its projection.
+  checkAgainstRef(b: BackendName, who: string, I: number, R: number, G: number, e: End | undefined): void {
     const f = formatEvents;
-    if (P & NVAL) this.fail(`${who}: poll reported NVAL for an open fd: ${f(P)}`);
+    if (CAPS[b].reportsHup) {
+      if (G !== R) this.fail(`${who}: ${REF} ${f(R)} != ${b} ${f(G)}`);
+      return;
+    }
+    if (R & NVAL) this.fail(`${who}: ${REF} reported NVAL for an open fd${e ? '' : ' (no live end)'}: ${f(R)}`);
     let want = 0;
-    if (I & IN && P & (IN | HUP | ERR)) want |= IN;
-    if (I & OUT && P & (OUT | ERR)) want |= OUT;
-    if (I & PRI && P & PRI) want |= PRI;
+    if (I & IN && R & (IN | HUP | ERR)) want |= IN;
+    if (I & OUT && R & (OUT | ERR)) want |= OUT;
+    if (I & PRI && R & PRI) want |= PRI;
     const mask = IN | OUT | PRI | ERR | HUP | NVAL;
-    if ((S & mask) !== want) this.fail(`${who}: select ${f(S)} does not match poll ${f(P)} (expected ${f(want)} apart from RDHUP)`);
-    if ((S & RDHUP) !== (P & RDHUP)) this.fail(`${who}: select ${f(S)} and poll ${f(P)} disagree on RDHUP`);
+    if ((G & mask) !== want) this.fail(`${who}: ${b} ${f(G)} does not match ${REF} ${f(R)} (expected ${f(want)} apart from RDHUP)`);
+    if ((G & RDHUP) !== (R & RDHUP)) this.fail(`${who}: ${b} ${f(G)} and ${REF} ${f(R)} disagree on RDHUP`);
   }
 
   // -- the driver -------------------------------------------------------
