@@ -1,0 +1,76 @@
+// Raw-socket clients for the course tests: send exact bytes (bare LF, bodies,
+// garbage) and see exactly what comes back, and whether the server closed.
+import * as net from 'node:net';
+
+export interface RawResult {
+  /** Everything received, as latin1. */
+  data: string;
+  /** True if the server closed the connection before `waitMs` ran out. */
+  closed: boolean;
+}
+
+/**
+ * Connects to 127.0.0.1:port, writes `text` (in one write, or the pieces
+ * given), and collects what comes back until the server closes or `waitMs`
+ * passes without it closing.
+ */
+export function rawExchange(port: number, text: string | string[], waitMs = 3000): Promise<RawResult> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let data = '';
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data, closed });
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (data += d));
+    sock.on('end', () => finish(true));
+    sock.on('error', () => finish(true));
+    sock.on('connect', () => {
+      for (const piece of Array.isArray(text) ? text : [text]) sock.write(piece);
+    });
+  });
+}
+
+export interface ParsedResponse {
+  status: number;
+  headers: Map<string, string>;
+  body: string;
+}
+
+/** Splits a byte stream of HTTP/1.1 responses framed by Content-Length. */
+export function parseResponses(data: string): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let rest = data;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) return out;
+    const lines = rest.slice(0, end).split('\r\n');
+    const status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(lines[0]!)?.[1] ?? NaN);
+    const headers = new Map<string, string>();
+    for (const l of lines.slice(1)) {
+      const k = l.indexOf(':');
+      headers.set(l.slice(0, k).trim().toLowerCase(), l.slice(k + 1).trim());
+    }
+    const len = Number(headers.get('content-length') ?? 0);
+    out.push({ status, headers, body: rest.slice(end + 4, end + 4 + len) });
+    rest = rest.slice(end + 4 + len);
+  }
+}
+
+/** Connects and resolves with the socket once connected (errors ignored afterwards). */
+export function connectRaw(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.on('error', () => {});
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
