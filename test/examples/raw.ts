@@ -74,3 +74,40 @@ export function connectRaw(port: number): Promise<net.Socket> {
     s.once('error', reject);
   });
 }
+
+/**
+ * One keep-alive connection that sends `count` GET requests, each `gapMs`
+ * after the previous response arrived. Resolves with how many responses
+ * came back before the server closed (or all of them).
+ */
+export function slowKeepAlive(port: number, count: number, gapMs: number, timeoutMs = 20_000): Promise<number> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    let answered = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(answered);
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    const ask = () => sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.setEncoding('latin1');
+    sock.on('connect', ask);
+    sock.on('data', (d: string) => {
+      buf += d;
+      const got = parseResponses(buf);
+      const complete = got.filter((r) => r.body.length === Number(r.headers.get('content-length') ?? 0)).length;
+      while (answered < complete) {
+        answered++;
+        if (answered === count) return finish();
+        setTimeout(ask, gapMs);
+      }
+    });
+    sock.on('end', finish);
+    sock.on('error', finish);
+  });
+}

@@ -106,7 +106,7 @@ test('scripts/example.mjs lists the examples and exits 1 without a known name', 
   for (const args of [[], ['no-such-example']]) {
     const r = await run(['scripts/example.mjs', ...args]);
     assert.is(r.code, 1);
-    for (const name of ['echo-queue', 'poll-flags', 'epoll-edge-echo', 'http-hello', 'http-static', 'echo-client', 'trace']) {
+    for (const name of ['echo-queue', 'poll-flags', 'epoll-edge-echo', 'http-hello', 'http-static', 'echo-client', 'trace', 'level-vs-edge', 'skeleton', 'echo-async', 'scaling']) {
       assert.ok(r.stderr.includes(`  ${name}\n`), `lists ${name}`);
     }
   }
