@@ -133,7 +133,9 @@ const timer = setInterval(() => {
 // close() resolves the pending wait() with [] and ends the loop below.
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => sel.close());
 
-announce(server, sel);
+// The ready line once the first wait() is pending (it sets up what it waits
+// with: the epoll fd in libuv, or a helper thread and its wake-up fd).
+setImmediate(() => announce(server, sel));
 try {
   for await (const ready of sel) {
     for (const [key, events] of ready) {
