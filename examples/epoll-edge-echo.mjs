@@ -55,10 +55,9 @@ try {
 } catch (err) {
   if (err.code !== 'ERR_UNSUPPORTED') throw err;
   // select() and poll() have no edge-triggered mode: they report levels only.
-  console.error(`${NAME}: --mode edge needs the epoll backend; ${ep.backend} is level-triggered only (use --backend epoll, or --mode level)`);
   ep.close();
   server.close();
-  process.exit(2);
+  fail(NAME, `--mode edge needs the epoll backend; ${ep.backend} is level-triggered only (use --backend epoll, or --mode level)`, USAGE);
 }
 
 // Interest masks. In edge mode a connection watches IN and OUT from the
