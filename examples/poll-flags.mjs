@@ -50,7 +50,7 @@ const messageQueues = new Map(); // fd -> { chunks: Buffer[], bytes, eof }
 
 function close(fd) {
   poller.unregister(fd);
-  fdToSocket.get(fd).close();
+  fdToSocket.get(fd)?.close();
   fdToSocket.delete(fd);
   messageQueues.delete(fd);
   if (acceptPaused) {

@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import { backends } from '@iomux/core';
 
+/** @typedef {import('@iomux/core').BackendName} BackendName */
+
 const BASE_USAGE = '[--backend select|poll|epoll] [--host H] [--port N]';
 
 /** The one usage line an example prints for --help and after every flag error. */
@@ -11,7 +13,10 @@ export function usageLine(name, usage = '', base = BASE_USAGE) {
   return `usage: node examples/${name}.mjs ${base}${usage ? ' ' + usage : ''}`;
 }
 
-/** A flag error: the message, the usage line, exit 2. */
+/**
+ * A flag error: the message, the usage line, exit 2.
+ * @returns {never}
+ */
 export function fail(name, message, usage = '', base = BASE_USAGE) {
   console.error(`${name}: ${message}`);
   console.error(usageLine(name, usage, base));
@@ -22,9 +27,11 @@ export function fail(name, message, usage = '', base = BASE_USAGE) {
  * Parses `options` (a `node:util` parseArgs table) strictly: --help prints
  * the usage line and exits 0; an unknown flag, a missing value or a stray
  * argument prints the error and the usage line and exits 2.
+ * @returns {Record<string, any>} flag name -> value (string, or boolean for a boolean flag)
  */
 export function parseFlags(name, options, usage = '', base = BASE_USAGE) {
-  let values;
+  /** @type {Record<string, any>} */
+  let values = {};
   try {
     ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (err) {
@@ -42,6 +49,7 @@ export function parseFlags(name, options, usage = '', base = BASE_USAGE) {
  * `extra`. `--port` takes decimal digits only, 0..65535 (0: the kernel picks
  * a free port), so `0x50`, `1e3` and an empty `--port=` are errors, not
  * ports 80, 1000 and "random".
+ * @returns {Record<string, any> & { backend: BackendName | 'default', host: string, port: number }}
  */
 export function serverArgs(name, extra = {}, usage = '') {
   const values = parseFlags(
@@ -54,7 +62,7 @@ export function serverArgs(name, extra = {}, usage = '') {
     },
     usage,
   );
-  return { ...values, backend: backendFlag(name, values.backend, usage), port: portFlag(name, values.port, usage) };
+  return { ...values, host: String(values.host), backend: backendFlag(name, values.backend, usage), port: portFlag(name, values.port, usage) };
 }
 
 /** `--port`: decimal digits, 0..65535. */
@@ -63,7 +71,10 @@ export function portFlag(name, value, usage = '', base = BASE_USAGE) {
   return Number(value);
 }
 
-/** `--backend`: one this platform has, or 'default'. */
+/**
+ * `--backend`: one this platform has, or 'default'.
+ * @returns {BackendName | 'default'}
+ */
 export function backendFlag(name, value, usage = '', base = BASE_USAGE) {
   if (value !== 'default' && !backends().includes(value)) {
     fail(name, `--backend must be one of ${backends().join(', ')}, got '${value}'`, usage, base);
@@ -94,6 +105,7 @@ const WHY = {
  * A system call failed at start-up (bind, connect): one line saying what was
  * attempted and why it failed, then exit 1. Anything that is not a system
  * error is a bug, and keeps its stack trace.
+ * @returns {never}
  */
 export function exitOnSystemError(name, what, err) {
   if (typeof err?.syscall !== 'string') throw err;

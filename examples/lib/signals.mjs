@@ -9,8 +9,9 @@ export const SIGNAL_CHECK_MS = 250;
 
 /** Returns an object whose `stopping` becomes true on SIGINT or SIGTERM. */
 export function stopOnSignals() {
+  /** @type {{ stopping: boolean, signal: NodeJS.Signals | null }} */
   const state = { stopping: false, signal: null };
-  for (const sig of ['SIGINT', 'SIGTERM']) {
+  for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
     process.on(sig, () => {
       state.stopping = true;
       state.signal = sig;

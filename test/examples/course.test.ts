@@ -46,9 +46,9 @@ for (const backend of testBackends()) {
         const m = /^selector fd: (\d+|none) /m.exec(srv.stdout());
         assert.ok(m, `prints its selector fd: ${srv.stdout()}`);
         if (backend === 'epoll') {
-          assert.is(readlinkSync(`/proc/${pid}/fd/${m![1]}`), 'anon_inode:[eventpoll]', "the printed fd is the epoll object's");
+          assert.is(readlinkSync(`/proc/${pid}/fd/${m[1]}`), 'anon_inode:[eventpoll]', "the printed fd is the epoll object's");
         } else {
-          assert.is(m![1], 'none', `${backend} has no kernel object`);
+          assert.is(m[1], 'none', `${backend} has no kernel object`);
         }
         // It serves: a client's bytes are read and its connection closed at EOF.
         const idle = srv.fdCount();
@@ -63,7 +63,7 @@ for (const backend of testBackends()) {
         assert.is(code, 0, srv.stderr());
         const released = /^released: selector fd (\d+|none), listener fd (\d+)$/m.exec(srv.stdout());
         assert.ok(released, `checked its own fds after the finally: ${srv.stdout()}`);
-        assert.is(released![1], m![1]);
+        assert.is(released[1], m[1]);
         // The port is free again.
         await new Promise<void>((resolve, reject) => {
           const probe = net.createServer().once('error', reject);
