@@ -35,7 +35,7 @@ export function parseFlags(name, options, usage = '', base = BASE_USAGE) {
   try {
     ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (err) {
-    fail(name, err.message, usage, base);
+    fail(name, err.message.split('\n')[0], usage, base); // parseArgs may add hints on more lines
   }
   if (values.help) {
     console.log(usageLine(name, usage, base));

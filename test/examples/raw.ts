@@ -14,7 +14,7 @@ export interface RawResult {
  * given), and collects what comes back until the server closes or `waitMs`
  * passes without it closing.
  */
-export function rawExchange(port: number, text: string | string[], waitMs = 3000): Promise<RawResult> {
+export function rawExchange(port: number, text: string | string[], waitMs = 10_000): Promise<RawResult> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let data = '';
@@ -32,7 +32,12 @@ export function rawExchange(port: number, text: string | string[], waitMs = 3000
     sock.on('end', () => finish(true));
     sock.on('error', () => finish(true));
     sock.on('connect', () => {
-      for (const piece of Array.isArray(text) ? text : [text]) sock.write(piece);
+      const pieces = Array.isArray(text) ? text : [text];
+      // Each piece in its own write, after the previous one reached the kernel.
+      const next = (i: number) => {
+        if (i < pieces.length) sock.write(pieces[i]!, () => setTimeout(() => next(i + 1), 20));
+      };
+      next(0);
     });
   });
 }
