@@ -19,11 +19,13 @@
 // its three sets have no place for an fd with no interest bit (and no way
 // to say HUP), so there the connection watches IN instead, and the
 // hang-up shows as readable, [(C, IN)], where recv() returns end-of-file.
-// This is the one example that prints on its hot path; that is its point.
+// A connection that stays silent for --idle-timeout ms is closed (a note
+// line says so). This is the one example that prints on its hot path; that
+// is its point.
 //
 //   node examples/trace.mjs --port 8080    then: curl http://127.0.0.1:8080/
 import { Events, FD_SETSIZE, Socket, SystemError, createSelector, formatEvents, raiseFdLimit } from '@iomux/core';
-import { announce, exitOnSystemError, serverArgs, warnOnce } from './lib/args.mjs';
+import { announce, exitOnSystemError, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
 import { stopOnSignals, turn } from './lib/signals.mjs';
 
 const NAME = 'trace';
@@ -31,7 +33,9 @@ const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCon
 const TIMEOUT_MS = 1000; // the classic's epoll.poll(1): one second
 const MAX_REQUEST = 16 * 1024;
 
-const args = serverArgs(NAME);
+const USAGE = '[--idle-timeout MS]';
+const args = serverArgs(NAME, { 'idle-timeout': { type: 'string', default: '30000' } }, USAGE);
+const IDLE_MS = intFlag(NAME, 'idle-timeout', args['idle-timeout'], USAGE);
 
 // socket, SO_REUSEADDR, bind, listen, setblocking(0): as in the classic.
 raiseFdLimit(Infinity);
@@ -50,7 +54,15 @@ sel.register(server, Events.IN);
 // select(2) cannot watch an fd for the hang-up alone (see the header).
 const HANGUP_INTEREST = sel.backend === 'select' ? Events.IN : 0;
 
-const conns = new Map(); // fd -> { sock, request: string, response: Buffer, done: boolean }
+// fd -> { sock, request: string, response: Buffer, done: boolean, deadline: ms },
+// in order of last activity: the first entry is the next to time out.
+const conns = new Map();
+
+function touch(fd, c) {
+  c.deadline = Date.now() + IDLE_MS;
+  conns.delete(fd);
+  conns.set(fd, c);
+}
 
 function drop(fd) {
   const c = conns.get(fd);
@@ -75,6 +87,7 @@ function handle(fd, events) {
     const data = c.sock.recv(16 * 1024);
     if (data === null) return; // nothing after all (EAGAIN)
     if (data.length === 0) return drop(fd); // the client left before asking
+    touch(fd, c);
     c.request += data.toString('latin1');
     // The classic's EOL1 "\n\n" or EOL2 "\n\r\n": a bare LF ends lines too.
     if (/\r?\n\r?\n/.test(c.request)) {
@@ -86,6 +99,7 @@ function handle(fd, events) {
   if (events & Events.OUT) {
     const n = c.sock.send(c.response);
     if (n === null) return; // EAGAIN
+    touch(fd, c);
     c.response = c.response.subarray(n);
     if (c.response.length > 0) return; // partial send: more on the next OUT
     // All sent: as in the classic, modify(fd, 0) and shut down both ways.
@@ -108,7 +122,7 @@ function acceptAll() {
       warnOnce('fdsetsize', `${NAME}: refusing connections with fd >= FD_SETSIZE (${FD_SETSIZE}); the select backend cannot watch them`);
       continue;
     }
-    conns.set(sock.fileno(), { sock, request: '', response: null, done: false });
+    touch(sock.fileno(), { sock, request: '', response: null, done: false, deadline: 0 });
   }
 }
 
@@ -137,7 +151,9 @@ let lastLine = '';
 // A finite timeout plus `await turn()` lets Node run the SIGINT/SIGTERM
 // handlers between calls (select() blocks the thread while it waits).
 while (!state.stopping) {
-  const ready = sel.select(TIMEOUT_MS);
+  // The classic's one second, or less if a connection's idle deadline comes first.
+  const oldest = conns.values().next().value;
+  const ready = sel.select(oldest === undefined ? TIMEOUT_MS : Math.max(0, Math.min(TIMEOUT_MS, oldest.deadline - Date.now())));
   const line = `[${ready.map(([key, events]) => `(${key.fd}, ${formatEvents(events)})`).join(', ')}]`;
   if (line !== '[]' || lastLine !== '[]') console.log(line);
   lastLine = line;
@@ -152,6 +168,12 @@ while (!state.stopping) {
       if (!(err instanceof SystemError)) throw err;
       drop(key.fd); // ECONNRESET, EPIPE: the client vanished
     }
+  }
+  const now = Date.now();
+  for (const [fd, c] of conns) {
+    if (c.deadline > now) break; // ordered by activity: the rest are younger
+    console.log(`# fd ${fd} idle for ${IDLE_MS} ms: closing it`);
+    drop(fd);
   }
   await turn();
 }

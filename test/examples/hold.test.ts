@@ -59,7 +59,11 @@ for (const backend of testBackends()) {
         await srv.stop('SIGKILL');
       }
     });
+  }
+}
 
+for (const backend of testBackends()) {
+  for (const name of [...HTTP, 'trace']) {
     test(`${name} on ${backend}: --idle-timeout closes idle connections; active ones stay`, async () => {
       const srv = await startExample(name, ['--backend', backend, '--port', '0', '--idle-timeout', '600']);
       try {
@@ -71,8 +75,8 @@ for (const backend of testBackends()) {
         const both = Promise.all([closed(silent), closed(partial)]);
         // Meanwhile a keep-alive client asks every 150 ms for twice the
         // timeout: each request resets its deadline, so it is never cut off.
-        const served = await slowKeepAlive(srv.port, 8, 150);
-        assert.is(served, 8, 'the active connection was served throughout');
+        // (trace answers once per connection, as the classic does.)
+        if (name !== 'trace') assert.is(await slowKeepAlive(srv.port, 8, 150), 8, 'the active connection was served throughout');
         assert.ok(await eventually(() => silent.destroyed && partial.destroyed, 10_000), 'the idle connections were closed by the server');
         await both;
         assert.ok(await eventually(() => srv.fdCount() === idleFds), 'their fds were released');
