@@ -36,7 +36,7 @@ if (args.mode !== undefined && args.mode !== 'level' && args.mode !== 'edge') fa
 
 const ep = createSelector(args.backend); // the only backend-specific line
 // Without --mode: edge where the backend has it (epoll), level elsewhere.
-const EDGE = (args.mode ?? (ep.backend === 'epoll' ? 'edge' : 'level')) === 'edge';
+const EDGE = (args.mode ?? (ep.capabilities.edge ? 'edge' : 'level')) === 'edge';
 const LISTEN = EDGE ? EPOLLIN | EPOLLET : EPOLLIN;
 
 // socket, SO_REUSEADDR, bind, listen, setblocking(0): as in the classic.
