@@ -10,9 +10,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const HOW_TO_BUILD =
-  'To build it from source, install a C++17 compiler, make and CMake >= 3.15, then run ' +
-  '`npm rebuild @iomux/native --build-from-source` (pnpm: allow the package\'s install script ' +
-  'with `pnpm approve-builds`, then `pnpm rebuild @iomux/native`).';
+  'To build it from source: install a C++17 compiler, make and CMake >= 3.15; allow the ' +
+  "package's install script (npm >= 11: `npm install-scripts approve @iomux/native`; pnpm: " +
+  '`pnpm approve-builds`); then run `npm rebuild @iomux/native --build-from-source` ' +
+  '(pnpm: `npm_config_build_from_source=true pnpm rebuild @iomux/native`).';
 
 function unsupportedPlatform(platform) {
   const err = new Error(
@@ -33,6 +34,26 @@ function detectLibc() {
     return report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
   } finally {
     if (canExclude) report.excludeNetwork = before;
+  }
+}
+
+const ELF_MACHINES = { 3: 'ia32', 40: 'arm', 62: 'x64', 183: 'arm64', 243: 'riscv64' };
+
+// glibc reports a binary for another CPU as "No such file or directory"; say what it is instead.
+function machineNote(file, arch) {
+  try {
+    const head = Buffer.alloc(20);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, head, 0, 20, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (head.readUInt32BE(0) !== 0x7f454c46) return ' (not an ELF file)';
+    const machine = ELF_MACHINES[head.readUInt16LE(18)] || `ELF machine ${head.readUInt16LE(18)}`;
+    return machine === arch ? '' : ` (the file is built for ${machine}, this process is ${arch})`;
+  } catch {
+    return '';
   }
 }
 
@@ -57,7 +78,8 @@ function load() {
     try {
       return require(file);
     } catch (err) {
-      tried.push({ file, reason: `failed to load: ${err && err.message ? err.message.split('\n')[0] : String(err)}` });
+      const message = err && err.message ? err.message.split('\n')[0] : String(err);
+      tried.push({ file, reason: `failed to load: ${message}${machineNote(file, arch)}` });
     }
   }
   const err = new Error(
