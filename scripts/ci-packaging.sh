@@ -206,6 +206,28 @@ for res in node16 nodenext bundler; do
   check "consumer.mts type-checks under moduleResolution $res (TypeScript $ts_version, with two @ts-expect-error controls)" typecheck "$app" "$res"
 done
 
+# The oldest TypeScript that knows node16 resolution: .d.ts import paths ending in .ts break it.
+ts_old=4.9.5
+check "consumer.mts type-checks under node16 with TypeScript $ts_old too" bash -c "
+  npm install --prefix '$work/ts-old' --no-audit --no-fund --loglevel=error typescript@$ts_old >/dev/null &&
+  cd '$app' && node '$work/ts-old/node_modules/typescript/bin/tsc' -p tsconfig.node16.json"
+
+# macOS and Windows: one sentence, at load and at install (process.platform stood in for).
+refuse() { # platform
+  local dir="$app/node_modules/@iomux/native" pre="Object.defineProperty(process, 'platform', { value: '$1' });"
+  local load install rc
+  load=$(cd "$app" && node -e "$pre try { require('@iomux/native') } catch (e) { console.log(e.code + ': ' + e.message); process.exit(0) } process.exit(1)") || return 1
+  install=$(cd "$dir" && node -e "$pre require('./install.cjs')" 2>&1)
+  rc=$?
+  echo "load: $load"
+  echo "install (exit $rc): $install"
+  [ "$rc" -ne 0 ] && [ "$(echo "$install" | wc -l)" -eq 1 ] &&
+    grep -q "^ERR_IOMUX_UNSUPPORTED_PLATFORM: @iomux/native runs on Linux only (this is $1)" <<<"$load" &&
+    grep -q "runs on Linux only (this is $1)" <<<"$install"
+}
+check "darwin is refused with one sentence at load and at install" refuse darwin
+check "win32 is refused with one sentence at load and at install" refuse win32
+
 # --- 2. no install script at all -------------------------------------------------------------
 app_noscripts="$work/app-noscripts"
 new_app "$app_noscripts"
