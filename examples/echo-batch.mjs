@@ -20,20 +20,31 @@
 //   - select() cannot watch an fd >= FD_SETSIZE: such connections are refused.
 //
 //   pnpm example echo-batch --backend epoll --port 10000
-import { BatchResult, EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { BatchResult, EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, Socket, SystemError, createSelector, raiseFdLimit } from '@iomux/core';
+import { announce, exitOnSystemError, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
+import { SIGNAL_CHECK_MS, stopOnSignals, turn } from './lib/signals.mjs';
 
 const NAME = 'echo-batch';
-const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
-const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
+const USAGE = '[--max-pending BYTES]';
+const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, USAGE);
+const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending'], USAGE);
 const RECV_BYTES = 64 * 1024; // per connection and pass
+
+raiseFdLimit(Infinity); // serve more than the default 1024 fds (up to the hard limit)
+const server = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+server.setReuseAddress(true);
+try {
+  server.bind({ host: args.host, port: args.port });
+} catch (err) {
+  exitOnSystemError(NAME, `cannot listen on ${args.host}:${args.port}`, err);
+}
+server.listen(128);
+server.setBlocking(false);
 
 const sel = createSelector(args.backend); // the only backend-specific line
 const batch = sel.batch({ recvBytes: 1024 * 1024 }); // what one pass may receive in total
-const server = listenTcp(args.host, args.port);
 const LISTENER = { listener: true };
 sel.register(server, EVENT_READ, LISTENER);
-const gate = acceptGate(sel, server, EVENT_READ, NAME);
 
 // A connection: bytes waiting to be queued (chunks), the one send in flight
 // (ticket, length), whether the peer half-closed, and its interest mask.
@@ -41,18 +52,28 @@ const conns = new Set();
 let flushing = []; // connections whose send went out in the last run()
 let queued = []; // connections with a send queued for the next one
 
-function accept() {
-  for (;;) {
-    let accepted;
-    try {
-      accepted = server.accept();
-    } catch (err) {
-      if (!(err instanceof SystemError)) throw err;
-      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
-      return;
+// Out of fds (EMFILE), accept() fails but the connection stays queued, so the
+// listener stays readable and a level-triggered loop would spin on it. Stop
+// watching the listener until one of our connections closes (drop()).
+let acceptPaused = false;
+function tryAccept() {
+  try {
+    return server.accept();
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    else {
+      warnOnce(err.code, `${NAME}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      sel.unregister(server);
+      acceptPaused = true;
     }
-    if (accepted === null) return;
-    const [sock] = accepted;
+    return null;
+  }
+}
+
+function accept() {
+  for (let a = tryAccept(); a !== null; a = tryAccept()) {
+    const [sock] = a;
     sock.setBlocking(false);
     const conn = { sock, chunks: [], bytes: 0, ticket: -1, inFlight: 0, eof: false, interest: EVENT_READ, closed: false };
     try {
@@ -74,7 +95,10 @@ function drop(conn) {
   sel.unregister(conn.sock); // also cancels a send still queued for it
   conn.sock.close();
   conns.delete(conn);
-  gate.resume();
+  if (acceptPaused) {
+    sel.register(server, EVENT_READ, LISTENER); // an fd is free again: accept again
+    acceptPaused = false;
+  }
 }
 
 // The interest mask follows the state: read until EOF, write while bytes
@@ -155,12 +179,12 @@ function onReady(conn, i) {
   settle(conn);
 }
 
-// Signals: run() blocks this thread like select(), so wait at most 250 ms
-// and let Node's event loop turn between passes.
+// Signals: run() blocks this thread like select(), so wait at most
+// SIGNAL_CHECK_MS and let Node's event loop turn between passes.
 const state = stopOnSignals();
 announce(server, sel);
 while (!state.stopping) {
-  const n = batch.run(250);
+  const n = batch.run(SIGNAL_CHECK_MS);
   collectSends();
   for (let i = 0; i < n; i++) {
     const conn = batch.key(i).data;
