@@ -5,6 +5,7 @@
 // points measured in the packed layout. Plain SVG, no dependencies.
 
 const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c' };
+const LABEL = { cMt: 'C+thread', iomux: 'iomux per-call', iomuxBatch: 'iomux batched', cpython: 'CPython' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 function niceLogTicks(lo, hi) {
@@ -79,7 +80,7 @@ export function dispatchSvg(allRows, meta) {
         if (impl === 'cpython' || impl === 'iomuxBatch') continue; // no markers: keep the chart readable
         for (const p of pts) {
           const fill = p.layout === 'packed' ? 'white' : COLORS[backend];
-          out.push(`<circle cx="${X(p.n).toFixed(1)}" cy="${Y(p[impl].perPassUs).toFixed(1)}" r="3.2" fill="${fill}" stroke="${COLORS[backend]}"><title>${backend} ${impl} N=${p.n} A=${A}: ${p[impl].perPassUs.toFixed(2)} µs/pass (${p.layout})</title></circle>`);
+          out.push(`<circle cx="${X(p.n).toFixed(1)}" cy="${Y(p[impl].perPassUs).toFixed(1)}" r="3.2" fill="${fill}" stroke="${COLORS[backend]}"><title>${backend} ${LABEL[impl]} N=${p.n} A=${A}: ${p[impl].perPassUs.toFixed(2)} µs/pass (${p.layout})</title></circle>`);
         }
       }
     }
