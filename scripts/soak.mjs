@@ -165,7 +165,7 @@ function startServer(example, backend) {
       child.kill('SIGKILL');
       reject(new Error(`examples/${example}.mjs --backend ${backend}: no ready line in 15 s\nstdout: ${out}\nstderr: ${err}`));
     }, 15_000);
-    exited.then(({ code, signal }) => {
+    void exited.then(({ code, signal }) => {
       if (!child.ready) {
         clearTimeout(timer);
         reject(new Error(`examples/${example}.mjs exited early (code ${code}, signal ${signal})\nstderr: ${err}`));

@@ -26,7 +26,7 @@ t('bind to port 0 picks a free port; connect and accept on 127.0.0.1', (s) => {
   assert.is(cli.connect(addr), true);
   const got = srv.accept();
   assert.ok(got);
-  const [conn, peer] = got!;
+  const [conn, peer] = got;
   s.add(conn);
   assert.equal(peer, cli.localAddress());
   assert.equal(cli.remoteAddress(), addr);

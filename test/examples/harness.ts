@@ -43,8 +43,8 @@ export function startScript(script: string, args: string[], readyTimeoutMs = 15_
       resolve({ code, signal });
     });
   });
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(`no ready line within ${readyTimeoutMs} ms`), readyTimeoutMs);
     function fail(why: string) {
@@ -56,7 +56,7 @@ export function startScript(script: string, args: string[], readyTimeoutMs = 15_
       const m = READY.exec(out);
       if (!m) return;
       clearTimeout(timer);
-      child.stdout!.off('data', onData);
+      child.stdout.off('data', onData);
       resolve({
         child,
         host: m[1]!,
@@ -76,7 +76,7 @@ export function startScript(script: string, args: string[], readyTimeoutMs = 15_
         },
       });
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     void exited.then(({ code, signal }) => fail(`exited early (code ${code}, signal ${signal})`));
   });
 }

@@ -236,7 +236,7 @@ class Sequence {
         fn(this.sels[b], b);
         return 'ok';
       } catch (err) {
-        return String((err as { code?: unknown }).code ?? (err as Error).message);
+        return String((err as { code?: string }).code ?? (err as Error).message);
       }
     });
     if (outcomes.some((o) => o !== outcomes[0])) {
@@ -482,7 +482,7 @@ class Sequence {
   }
 
   // ALLOWED 2 and 3.
-  checkSelect(who: string, I: number, P: number, S: number, e: End | undefined): void {
+  checkSelect(who: string, I: number, P: number, S: number, _e: End | undefined): void {
     const f = formatEvents;
     if (P & NVAL) this.fail(`${who}: poll reported NVAL for an open fd: ${f(P)}`);
     let want = 0;
@@ -630,7 +630,7 @@ if (REPLAY === undefined) {
         }
       }
       assert.ok(caught instanceof Failure, `mutant "${name}" went unnoticed for 20 seeds`);
-      assert.match(caught!.message, /replay: IOMUX_DIFF_SEED=\d+/);
+      assert.match(caught.message, /replay: IOMUX_DIFF_SEED=\d+/);
     });
   }
 }

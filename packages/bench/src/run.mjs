@@ -85,7 +85,7 @@ export function startServer(cmd, args, { timeoutMs = 10_000 } = {}) {
       clearTimeout(t);
     };
     const timer = setTimeout(() => {
-      stop();
+      void stop();
       reject(new Error(`${cmd} ${args.join(' ')} printed no port within ${timeoutMs} ms: ${err}`));
     }, timeoutMs);
     child.stderr.on('data', (d) => (err += d));

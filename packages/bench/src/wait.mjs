@@ -74,7 +74,7 @@ async function measure(backend) {
     sel.close();
     a.close(); // the peer reads EOF and ends
     await new Promise((resolve) => {
-      const timer = setTimeout(() => worker.terminate().then(resolve), 2000);
+      const timer = setTimeout(() => void worker.terminate().then(resolve), 2000);
       worker.once('exit', () => {
         clearTimeout(timer);
         resolve();
