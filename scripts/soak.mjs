@@ -108,6 +108,7 @@ function streamBytes(conn, offset, n) {
 
 function startServer(example, backend) {
   return new Promise((resolve, reject) => {
+    /** @type {import('node:child_process').ChildProcessByStdio<null, import('node:stream').Readable, import('node:stream').Readable> & { ready?: boolean }} */
     const child = spawn(process.execPath, [`examples/${example}.mjs`, '--backend', backend, '--port', '0'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -196,13 +197,12 @@ class Conn {
       this.next();
     });
     this.sock.on('data', (d) => this.onData(d));
-    this.sock.on('error', (e) => {
+    this.sock.on('error', (/** @type {NodeJS.ErrnoException} */ e) => {
       this.error = e.code ?? e.message;
       if (!this.connected) onReady(this, e);
     });
     this.sock.on('close', () => {
       if (!this.finished) this.closedEarly = true;
-      this.onClose?.();
     });
   }
   rand() {
@@ -225,7 +225,6 @@ class Conn {
     this.received += d.length;
     if (this.received === this.sent) {
       this.messages++;
-      this.onIdle?.();
       this.next();
     }
   }
@@ -240,7 +239,7 @@ async function openAll(n, host, port, id0 = 0) {
   const conns = [];
   const errors = [];
   let next = 0;
-  await new Promise((resolve) => {
+  await new Promise(/** @param {(v?: unknown) => void} resolve */ (resolve) => {
     let inFlight = 0;
     let done = 0;
     const launch = () => {

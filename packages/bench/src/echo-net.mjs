@@ -9,7 +9,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   socket.pipe(socket);
 });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-  process.stdout.write(`PORT ${server.address().port}\n`);
+  process.stdout.write(`PORT ${/** @type {import('node:net').AddressInfo} */ (server.address()).port}\n`);
 });
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();

@@ -75,7 +75,7 @@ export function startServer(cmd, args, { timeoutMs = 10_000 } = {}) {
     let out = '';
     let err = '';
     let exited = false;
-    const exit = new Promise((r) => child.on('close', () => { exited = true; live.delete(child); r(); }));
+    const exit = new Promise(/** @param {(v?: unknown) => void} r */ (r) => child.on('close', () => { exited = true; live.delete(child); r(); }));
     const stop = async () => {
       if (exited) return;
       child.stdin.end();
