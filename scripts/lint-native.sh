@@ -3,14 +3,15 @@
 # warning an error; the warning flags themselves are in CMakeLists.txt) into
 # a build directory of its own, so the normal build is left alone. Prints the
 # compiler's diagnostics (file:line:col: error: ... [-Werror=flag]) and exits
-# non-zero on any.
+# non-zero on any. Its compile_commands.json is what lint-selftest.mjs
+# compiles its C++ negative controls with.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 out=packages/native/build/lint   # under packages/*/build/: git-ignored
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if pnpm exec cmake-js compile --out "$out" --CDIOMUX_WERROR=ON >"$log" 2>&1; then
+if pnpm exec cmake-js compile --out "$out" --CDIOMUX_WERROR=ON --CDCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$log" 2>&1; then
   # A build that was up to date compiles nothing and so shows no warning;
   # ninja rebuilds only what changed, so this stays quick.
   exit 0
