@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { native } from './native.ts';
 
@@ -35,8 +36,15 @@ const fdRegistry = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-// Lets accept() and socketPair() wrap an fd they already own.
-let adopting: { fd: number; blocking: boolean } | null = null;
+// An fd this module already owns (from accept(), socketPair()), handed to
+// the constructor. The class is not exported, so no caller outside this
+// module can make one: `instanceof` is the proof of origin.
+class Adoption {
+  constructor(
+    readonly fd: number,
+    readonly blocking: boolean,
+  ) {}
+}
 
 /**
  * A raw BSD socket, in the spirit of CPython's `socket.socket`. Sockets start
@@ -65,17 +73,19 @@ export class Socket {
    * @param family - `'inet'` (default), `'inet6'` or `'unix'`
    * @param type - `'stream'` (default) or `'dgram'`
    */
-  constructor(family: SocketFamily = 'inet', type: SocketType = 'stream') {
+  constructor(family?: SocketFamily, type?: SocketType);
+  /** @internal */
+  constructor(family: SocketFamily, type: SocketType, adopt: Adoption);
+  constructor(family: SocketFamily = 'inet', type: SocketType = 'stream', adopt?: Adoption) {
     if (typeof family !== 'string') throw invalidType('family', 'of type string', family);
     if (!Object.hasOwn(FAMILIES, family)) throw invalidValue('family', "must be 'inet', 'inet6' or 'unix'", family);
     if (typeof type !== 'string') throw invalidType('type', 'of type string', type);
     if (!Object.hasOwn(TYPES, type)) throw invalidValue('type', "must be 'stream' or 'dgram'", type);
     this.family = family;
     this.type = type;
-    if (adopting) {
-      this.#fd = adopting.fd;
-      this.#blocking = adopting.blocking;
-      adopting = null;
+    if (adopt instanceof Adoption) {
+      this.#fd = adopt.fd;
+      this.#blocking = adopt.blocking;
     } else {
       this.#fd = sock.socket(FAMILIES[family], TYPES[type]);
     }
@@ -84,12 +94,7 @@ export class Socket {
 
   /** @internal Wraps an fd this module already owns. */
   static adopt(fd: number, family: SocketFamily, type: SocketType, blocking = true): Socket {
-    adopting = { fd, blocking };
-    try {
-      return new Socket(family, type);
-    } finally {
-      adopting = null;
-    }
+    return new Socket(family, type, new Adoption(fd, blocking));
   }
 
   /** The file descriptor, or -1 once closed. */
@@ -245,7 +250,7 @@ export class Socket {
     while (off < bytes.length) {
       const n = sock.send(fd, off === 0 ? bytes : bytes.subarray(off));
       if (n === null) {
-        const err = new SystemError(-11, 'send', fd) as SystemError & { bytesSent: number };
+        const err = new SystemError(-osConstants.errno.EAGAIN, 'send', fd) as SystemError & { bytesSent: number };
         err.bytesSent = off;
         throw err;
       }
