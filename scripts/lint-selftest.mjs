@@ -13,7 +13,7 @@
 // warnings-as-errors build (scripts/lint-native.sh) uses for the file it was
 // copied from, taken from that build's compile_commands.json.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clangFormat } from './cxx-sources.mjs';

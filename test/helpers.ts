@@ -36,7 +36,7 @@ export class Scope {
     this.#items.push(x);
     return x;
   }
-  selector<T = unknown>(backend: BackendName): Selector<T> {
+  selector<T = unknown>(backend: BackendName): ReturnType<typeof createSelector<T>> {
     return this.add(createSelector<T>(backend));
   }
   pair(): [Socket, Socket] {
