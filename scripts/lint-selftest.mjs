@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `pnpm lint:selftest` — negative controls for `pnpm lint`: each check must
 // fail on the defect it exists for. For every case a scratch copy of a real
-// file is written next to the original (so the same tsconfig, ESLint config
-// and .clang-format apply to it), first clean, then with one defect
-// appended; the clean copies must pass and every defect must be reported, at
-// its own file, by the check that owns it. The scratch files are removed
-// afterwards, also on Ctrl-C. Ends with "N passed, N failed" (one per case).
+// file is written next to the original, so that the same tsconfig and ESLint
+// config apply to it (C++ copies go under packages/native/build, see below);
+// first clean, then with one defect appended. The clean copies must pass, and
+// every defect must be reported, at its own file, by the check that owns it.
+// The scratch files are removed afterwards, also on Ctrl-C. Ends with
+// "N passed, N failed" (one per case).
 //
 // The checks are run exactly as scripts/lint.mjs runs them, on the scratch
 // files only (ESLint, clang-format) or on the project that holds them (tsc).
@@ -13,8 +14,8 @@
 // warnings-as-errors build (scripts/lint-native.sh) uses for the file it was
 // copied from, taken from that build's compile_commands.json.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clangFormat } from './cxx-sources.mjs';
 
@@ -22,6 +23,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const tag = `_lint-selftest-${process.pid}`;
 const cxxBuild = 'packages/native/build/lint';
+// C++ scratch copies go to a git-ignored directory, not next to the sources:
+// the addon's CMakeLists globs src/*.cc, and a copy left there by a killed
+// run would be built into the addon. The root .clang-format applies there
+// too; the compile gets -iquote packages/native/src for the copies' includes.
+const cxxScratch = 'packages/native/build/lint-selftest';
 
 /**
  * @typedef {{ name: string, from: string, to: string, defect: string, check: 'eslint' | 'tsc' | 'clang-format' | 'cxx', expect: RegExp }} Case
@@ -80,7 +86,7 @@ export function lintSelftestFinally(): number {
   {
     name: 'misformatted C++ fails clang-format',
     from: 'packages/native/src/backend_common.cc',
-    to: `packages/native/src/${tag}-format.cc`,
+    to: `${cxxScratch}/${tag}-format.cc`,
     check: 'clang-format',
     defect: `\nint   LintSelftestMisformatted (  ) {return 0;}\n`,
     expect: /:\d+:\d+: error: code should be clang-formatted/,
@@ -88,15 +94,15 @@ export function lintSelftestFinally(): number {
   {
     name: 'a shadowed variable in C++ fails the -Werror build (-Wshadow)',
     from: 'packages/native/src/backend_common.cc',
-    to: `packages/native/src/${tag}-shadow.cc`,
+    to: `${cxxScratch}/${tag}-shadow.cc`,
     check: 'cxx',
     defect: `\nint LintSelftestShadow(int x) {\n  int r = 0;\n  {\n    int x = 2;\n    r = x;\n  }\n  return r + x;\n}\n`,
-    expect: /:\d+:\d+: error: declaration of .x. shadows a parameter \[-Werror=shadow\]/,
+    expect: /:\d+:\d+: error: declaration of .(int )?x. shadows a parameter \[-Werror=shadow\]/,
   },
   {
     name: 'a narrowing conversion in C++ fails the -Werror build (-Wconversion)',
     from: 'packages/native/src/backend_common.cc',
-    to: `packages/native/src/${tag}-conversion.cc`,
+    to: `${cxxScratch}/${tag}-conversion.cc`,
     check: 'cxx',
     defect: `\nint LintSelftestNarrow(long v) { return v; }\n`,
     expect: /:\d+:\d+: error: conversion from .long int. to .int. may change value \[-Werror=conversion\]/,
@@ -138,7 +144,7 @@ function cxxCommand(from, to) {
     if (argv[i] === '-o' || argv[i] === '-c') i++; // drop the object file and the source
     else out.push(argv[i]);
   }
-  return { cmd: out[0], args: [...out.slice(1), '-fsyntax-only', join(root, to)], cwd: e.directory };
+  return { cmd: out[0], args: [...out.slice(1), '-iquote', join(root, dirname(from)), '-fsyntax-only', join(root, to)], cwd: e.directory };
 }
 
 /** Runs each case's check over the given cases; returns output per case. */
@@ -188,6 +194,7 @@ try {
     const r = run('bash', ['scripts/lint-native.sh']);
     if (r.status !== 0) console.log(`lint-selftest: pnpm lint:native failed, the C++ cases will too:\n${r.out}`);
   }
+  mkdirSync(join(root, cxxScratch), { recursive: true });
   for (const c of cases) copyFileSync(join(root, c.from), join(root, c.to));
   const clean = runChecks(cases);
   for (const c of cases) appendFileSync(join(root, c.to), c.defect);
