@@ -10,6 +10,7 @@
 //   pnpm lint eslint tsc     the checks whose name contains one of the words
 //   pnpm lint --list         the check names
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clangFormat, cxxSources } from './cxx-sources.mjs';
@@ -17,17 +18,19 @@ import { clangFormat, cxxSources } from './cxx-sources.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
-// The TypeScript projects outside the build (packages/core builds with its own
-// tsconfig; --noEmit checks it without touching dist/).
-const tsProjects = [
-  'packages/core',
-  'test',
-  'test/reliability/fixtures',
-  'examples',
-  'scripts',
-  'packages/bench',
-  'packages/native',
-];
+// Every tsconfig.json in the tree is a project to check (packages/core's is
+// also its build config; --noEmit checks it without touching dist/). Found on
+// disk, so a new one is checked from the start.
+function tsProjects(dir = '.') {
+  const out = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    if (e.isDirectory()) {
+      if (e.name.startsWith('.') || ['node_modules', 'build', 'dist'].includes(e.name)) continue;
+      out.push(...tsProjects(dir === '.' ? e.name : `${dir}/${e.name}`));
+    } else if (e.name === 'tsconfig.json' && dir !== '.') out.push(dir);
+  }
+  return out.sort();
+}
 
 // tsc prints `file(line,col): error TS2322: ...`; the lint format is file:line:col.
 const tscLine = (l) => l.replace(/^(.+?)\((\d+),(\d+)\): (error|warning) (TS\d+): /, '$1:$2:$3 $5 $4: ');
@@ -39,7 +42,7 @@ const checks = [
     cmd: bin('eslint'),
     args: ['--max-warnings', '0', '--format', './scripts/eslint-formatter.mjs', '.'],
   },
-  ...tsProjects.map((p) => ({
+  ...tsProjects().map((p) => ({
     name: `tsc:${p}`,
     cmd: bin('tsc'),
     args: ['--noEmit', '--pretty', 'false', '-p', `${p}/tsconfig.json`],
