@@ -36,7 +36,7 @@ sock.connect({ host: values.host, port }); // blocking connect: simple, and we h
 sock.setBlocking(false);
 console.error(`connected to ${values.host}:${port}; type lines, end with Ctrl-D`);
 
-let sel = createSelector(values.backend);
+let sel = createSelector(/** @type {import('@iomux/core').BackendName} */ (values.backend)); // an unknown name throws
 const STDIN = 0;
 try {
   sel.register(STDIN, Events.IN);

@@ -37,7 +37,7 @@ const messageQueues = new Map(); // fd -> { chunks: Buffer[], bytes, eof }
 
 function close(fd) {
   poller.unregister(fd);
-  fdToSocket.get(fd).close();
+  /** @type {import('@iomux/core').Socket} */ (fdToSocket.get(fd)).close();
   gate.resume(); // an fd is free again
   fdToSocket.delete(fd);
   messageQueues.delete(fd);

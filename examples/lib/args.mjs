@@ -7,8 +7,10 @@ import { Socket, backends, raiseFdLimit } from '@iomux/core';
  * Parses the flags every server understands (--backend, --host, --port) plus
  * `extra`, a `node:util` parseArgs option table. Exits with a usage message
  * on a bad flag.
+ * @returns {Record<string, any> & { backend: import('@iomux/core').BackendName | 'default', host: string, port: number }}
  */
 export function serverArgs(name, extra = {}, usage = '') {
+  /** @type {Record<string, any>} */
   let values;
   try {
     ({ values } = parseArgs({
@@ -33,7 +35,7 @@ export function serverArgs(name, extra = {}, usage = '') {
   if (values.backend !== 'default' && !backends().includes(values.backend)) {
     fail(name, `--backend must be one of ${backends().join(', ')}, got ${values.backend}`, usage);
   }
-  return { ...values, port };
+  return { ...values, host: values.host, backend: values.backend, port };
 }
 
 /** Parses a positive integer flag value or exits. */
@@ -43,6 +45,7 @@ export function intFlag(name, flag, value) {
   return n;
 }
 
+/** @returns {never} */
 function fail(name, message, usage = '') {
   console.error(`${name}: ${message}`);
   console.error(`usage: node examples/${name}.mjs [--backend select|poll|epoll] [--host H] [--port N]${usage ? ' ' + usage : ''}`);
@@ -78,6 +81,7 @@ export function announce(server, sel) {
  * Returns an object whose `stopping` becomes true on SIGINT or SIGTERM.
  */
 export function stopOnSignals() {
+  /** @type {{ stopping: boolean, signal: string | null }} */
   const state = { stopping: false, signal: null };
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
