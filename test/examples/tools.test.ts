@@ -1,9 +1,9 @@
 // trace, echo-client, the `pnpm example` runner, and the flags' error paths.
 import { test } from 'uvu';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { testBackends } from '../helpers.ts';
+import { startServer } from '../../scripts/lib/child.mjs';
 import { ROOT, assert, echoOnce, eventually, killAll, liveCount, run, startExample, startScript } from './harness.ts';
 
 test.after(killAll);
@@ -124,38 +124,19 @@ test('scripts/example.mjs runs an example with the remaining flags', async () =>
 });
 
 test('pnpm example NAME --backend poll --port 0 prints the ready line on stdout', async () => {
-  // pnpm runs the script through a shell: start it in its own process group
-  // so that the whole group can be stopped afterwards.
-  const child = spawn('pnpm', ['--silent', 'example', 'http-hello', '--backend', 'poll', '--port', '0'], {
+  // pnpm runs the script through a shell: the supervisor starts it in its own
+  // process group and stops the whole group.
+  const srv = await startServer('pnpm', ['--silent', 'example', 'http-hello', '--backend', 'poll', '--port', '0'], {
     cwd: ROOT,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    readyTimeoutMs: 30_000,
   });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise((r) => child.on('exit', r));
   try {
-    const ok = await eventually(() => /^listening on 127\.0\.0\.1:\d+ backend=poll$/m.test(out) || child.exitCode !== null, 30_000);
-    assert.ok(ok && /listening on/.test(out), `stdout: ${out}\nstderr: ${err}`);
-    const port = Number(/:(\d+) backend/.exec(out)![1]);
-    assert.is(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'Hello from iomux!\n');
+    assert.is(srv.host, '127.0.0.1');
+    assert.is(srv.backend, 'poll');
+    assert.is(await (await fetch(`http://127.0.0.1:${srv.port}/`)).text(), 'Hello from iomux!\n');
   } finally {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    const guard = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 10_000);
-    await exited;
-    clearTimeout(guard);
+    await srv.stop('SIGTERM');
   }
 });
 

@@ -29,6 +29,9 @@ const USAGE = `usage: pnpm bench [options]
   -h, --help        this text
 `;
 
+/** The last line of a driver's output: its JSON record. */
+const lastLine = (/** @type {string} */ out) => /** @type {string} */ (out.trim().split('\n').pop());
+
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
 /** @type {{ profile: string, only: string[], backends: string[], layout: string | null, json: string | null, svg: string | null, cpython: boolean | null, reps: number | null, servers: string[] | null }} */
@@ -202,7 +205,7 @@ async function runDispatch() {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
           break;
         }
-        const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+        const rec = JSON.parse(lastLine(r.stdout));
         results.dispatch.raw.push({ ...rec, impl, round });
         samples[impl].push(...rec.samples);
       }
@@ -269,7 +272,7 @@ async function runEcho() {
             '--port', String(srv.port), '--conns', String(sc.conns), '--depth', String(sc.depth), '--size', String(sc.size),
             '--warmup-ms', String(E.warmupMs), '--duration-ms', String(E.durationMs), '--server-pid', String(srv.pid),
           ], { timeoutMs: E.warmupMs + E.durationMs + 60_000 });
-          const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+          const rec = r.stdout.trim() ? JSON.parse(lastLine(r.stdout)) : null;
           if (r.code !== 0 || !rec) {
             note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
             continue;
@@ -314,7 +317,7 @@ async function runWait() {
       note(`wait ${backend} failed: ${r.stderr.trim()}`);
       continue;
     }
-    const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+    const rec = JSON.parse(lastLine(r.stdout));
     results.wait.raw.push(rec);
     const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;
