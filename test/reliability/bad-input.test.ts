@@ -187,11 +187,18 @@ for (const b of testBackends()) {
         throws(`register(fd, ${show(v)})`, () => sel.register(a, v as number), TYPE);
         throws(`modify(fd, ${show(v)})`, () => sel.modify(c, v as number), TYPE);
       }
-      const badValues = [NaN, Infinity, -Infinity, 1.5, 0, -1, 2 ** 32, 2 ** 53, -(2 ** 31) - 1, 0x100, 0x8000, Events.ERR, Events.HUP, Events.NVAL, Events.ONESHOT, Events.ERR | Events.HUP | Events.NVAL];
+      const badValues = [NaN, Infinity, -Infinity, 1.5, -1, 2 ** 32, 2 ** 53, -(2 ** 31) - 1, 0x100, 0x8000];
       for (const v of badValues) {
         throws(`register(fd, ${v})`, () => sel.register(a, v), VALUE);
         throws(`modify(fd, ${v})`, () => sel.modify(c, v), VALUE);
       }
+      // No interest bit is a valid mask (contract v2): only ERR/HUP/NVAL are watched.
+      for (const v of [0, Events.ERR, Events.HUP, Events.NVAL, Events.ONESHOT, Events.ERR | Events.HUP | Events.NVAL]) {
+        assert.is(sel.register(a, v).events, v, `register(fd, ${formatEvents(v)})`);
+        sel.unregister(a);
+        assert.is(sel.modify(c, v).events, v, `modify(fd, ${formatEvents(v)})`);
+      }
+      sel.modify(c, Events.IN);
       if (!cap.edge) {
         throws('register(fd, IN|EDGE)', () => sel.register(a, Events.IN | Events.EDGE), 'ERR_UNSUPPORTED');
         throws('modify(fd, IN|EDGE)', () => sel.modify(c, Events.IN | Events.EDGE), 'ERR_UNSUPPORTED');
