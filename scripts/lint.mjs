@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `pnpm lint` — every static check of the repository, one after the other:
 // ESLint (type-aware) over all JS/TS, `tsc --noEmit` over each TypeScript and
-// checkJs project, clang-format over the C++, and a warnings-as-errors build
-// of the addon. Runs them all even when one fails, prints each problem as
+// checkJs project (packages/core's first, and emitting, as `pnpm build:ts`
+// does), clang-format over the C++, and a warnings-as-errors build of the
+// addon. Runs them all even when one fails, prints each problem as
 // `file:line:col rule message`, and ends with "N passed, N failed" (one per
 // check); exits 1 if any failed.
 //
@@ -18,9 +19,11 @@ import { clangFormat, cxxSources } from './cxx-sources.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
-// Every tsconfig.json in the tree is a project to check (packages/core's is
-// also its build config; --noEmit checks it without touching dist/). Found on
-// disk, so a new one is checked from the start.
+// Every tsconfig.json in the tree is a project to check, found on disk so a
+// new one is checked from the start. packages/core's is its build config and
+// runs first, emitting dist/ as `pnpm build:ts` does: every other project (and
+// ESLint's type information) sees @iomux/core through dist/*.d.ts, which would
+// otherwise be as old as the last build.
 function tsProjects(dir = '.') {
   const out = [];
   for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
@@ -29,25 +32,29 @@ function tsProjects(dir = '.') {
       out.push(...tsProjects(dir === '.' ? e.name : `${dir}/${e.name}`));
     } else if (e.name === 'tsconfig.json' && dir !== '.') out.push(dir);
   }
-  return out.sort();
+  return out.sort((a, b) => (a === CORE ? -1 : b === CORE ? 1 : a.localeCompare(b)));
 }
+const CORE = 'packages/core';
 
 // tsc prints `file(line,col): error TS2322: ...`; the lint format is file:line:col.
 const tscLine = (l) => l.replace(/^(.+?)\((\d+),(\d+)\): (error|warning) (TS\d+): /, '$1:$2:$3 $5 $4: ');
 
+const projects = tsProjects();
+const tscCheck = (p) => ({
+  name: `tsc:${p}`,
+  cmd: bin('tsc'),
+  args: [...(p === CORE ? [] : ['--noEmit']), '--pretty', 'false', '-p', `${p}/tsconfig.json`],
+  filter: (/** @type {string} */ out) => out.split('\n').map(tscLine).join('\n'),
+});
 /** @type {{ name: string, cmd: string, args: string[], filter?: (out: string) => string }[]} */
 const checks = [
+  ...projects.filter((p) => p === CORE).map(tscCheck),
   {
     name: 'eslint',
     cmd: bin('eslint'),
     args: ['--max-warnings', '0', '--format', './scripts/eslint-formatter.mjs', '.'],
   },
-  ...tsProjects().map((p) => ({
-    name: `tsc:${p}`,
-    cmd: bin('tsc'),
-    args: ['--noEmit', '--pretty', 'false', '-p', `${p}/tsconfig.json`],
-    filter: (out) => out.split('\n').map(tscLine).join('\n'),
-  })),
+  ...projects.filter((p) => p !== CORE).map(tscCheck),
   {
     name: 'clang-format',
     cmd: clangFormat(),
