@@ -280,7 +280,7 @@ expect_msg=("no addon binary loads on linux-x64 (glibc)" "$native_dir/build/Rele
 check "with no compiler the install script fails, saying what it tried and what to do" bash -c "
   cd '$native_dir' && PATH='$nocc_path' node install.cjs >'$work/missing-install.log' 2>&1
   rc=\$?; cat '$work/missing-install.log'; [ \$rc -ne 0 ] || { echo 'the install script succeeded'; exit 1; }
-  $(declare -f has_all); has_all '$work/missing-install.log' $(printf '%q ' "${expect_msg[@]}")"
+  $(declare -f has_all); has_all '$work/missing-install.log' 'cannot build from source: no working cmake, c++ or g++ or clang++, make or ninja on PATH.' $(printf '%q ' "${expect_msg[@]}")"
 check "import fails with ERR_IOMUX_NO_BINARY and the same message (platform, arch, libc, each path and why)" bash -c "
   cd '$app_missing' && PATH='$nocc_path' node --input-type=module -e \"
     try { await import('@iomux/core'); console.log('loaded'); process.exit(1) }
