@@ -41,6 +41,7 @@ try {
 server.listen(128);
 server.setBlocking(false);
 
+/** @type {import('@iomux/core').Selector<any>} */ // data: LISTENER or a connection
 const sel = createSelector(args.backend); // the only backend-specific line
 const batch = sel.batch({ recvBytes: 1024 * 1024 }); // what one pass may receive in total
 const LISTENER = { listener: true };

@@ -447,7 +447,7 @@ for (const b of testBackends()) {
       const batch = sel.batch({ sendCapacity: 1, sendBytes: 1, recvBytes: 64 * 1024 });
       const pairs = Array.from({ length: 40 }, () => pair(s));
       const tickets: number[] = [];
-      pairs.forEach(([x, y], i) => {
+      pairs.forEach(([x], i) => {
         sel.register(x, IN, i);
         batch.setRecv(x, 64);
         tickets.push(batch.send(x, `to-${i}`));
@@ -544,7 +544,7 @@ for (const b of testBackends()) {
       for (let i = 0; i < 2000; i++) pass();
       const deltas: number[] = [];
       for (let r = 0; r < 15; r++) {
-        gc!();
+        gc();
         const before = process.memoryUsage().heapUsed;
         for (let i = 0; i < 2000; i++) pass();
         deltas.push(process.memoryUsage().heapUsed - before);
@@ -587,7 +587,7 @@ test('a batch\'s selector dropped unclosed is still released by the GC', async (
     c.close();
   })();
   for (let i = 0; i < 40 && newFds(before).size > 0; i++) {
-    gc!();
+    gc();
     await new Promise((r) => setTimeout(r, 10));
   }
   assert.equal([...newFds(before).values()], [], 'the selector\'s kernel object was released');
@@ -596,14 +596,14 @@ test('a batch\'s selector dropped unclosed is still released by the GC', async (
 test('a native method kept after its selector object is dropped stays safe to call', async () => {
   assert.ok(gc);
   const native = createRequire(import.meta.url)('../packages/native/index.cjs') as {
-    NativeSelector: new (b: string) => { select(ms: number): number; setBuffer(a: Int32Array): void; close(): void };
+    NativeSelector: new (b: string) => { select(this: void, ms: number): number; setBuffer(a: Int32Array): void; close(): void };
   };
-  let obj: { select(ms: number): number; setBuffer(a: Int32Array): void } | null = new native.NativeSelector('poll');
+  let obj: { select(this: void, ms: number): number; setBuffer(a: Int32Array): void } | null = new native.NativeSelector('poll');
   obj.setBuffer(new Int32Array(8));
   const select = obj.select;
   obj = null;
   for (let i = 0; i < 5; i++) {
-    gc!();
+    gc();
     await new Promise((r) => setTimeout(r, 10));
   }
   assert.is(select(0), 0, 'the state lives as long as any of its functions');

@@ -2,7 +2,7 @@
 // with no allocation per call once warm. Every test runs on every backend.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Events, ReadyList, createSelector, type BackendName, type Selector } from '@iomux/core';
+import { Events, ReadyList, createSelector, type Selector } from '@iomux/core';
 import { readyMap, testBackends, throwsCode, withScope } from './helpers.ts';
 
 const { IN, OUT, ONESHOT } = Events;
@@ -107,7 +107,7 @@ test('a list can be filled by selectors of different backends in turn', () =>
     const list = new ReadyList();
     const [a, c] = s.pair();
     c.send('x');
-    for (const b of testBackends() as BackendName[]) {
+    for (const b of testBackends()) {
       const sel = createSelector(b);
       try {
         sel.register(a, IN, b);

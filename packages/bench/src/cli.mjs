@@ -30,8 +30,12 @@ const USAGE = `usage: pnpm bench [options]
   -h, --help        this text
 `;
 
+/** The last line of a driver's output: its JSON record. */
+const lastLine = (/** @type {string} */ out) => /** @type {string} */ (out.trim().split('\n').pop());
+
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
+/** @type {{ profile: string, only: string[], backends: string[], layout: string | null, json: string | null, svg: string | null, cpython: boolean | null, reps: number | null, servers: string[] | null }} */
 const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null, reps: null, servers: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -131,6 +135,8 @@ const meta = {
   FD_SETSIZE,
   clkTck: null,
 };
+// Raw records are the drivers' JSON lines; summary rows are built below.
+/** @type {{ meta: typeof meta, notes: typeof notes, dispatch: { config: object, raw: any[], summary: any[] }, echo: { config: object, raw: any[], summary: any[] }, wait: { config: object, raw: any[], summary: any[] } }} */
 const results = { meta, notes, dispatch: { config: { ...P.dispatch, layouts }, raw: [], summary: [] }, echo: { config: P.echo, raw: [], summary: [] }, wait: { config: P.wait, raw: [], summary: [] } };
 
 progress(`iomux bench, ${opts.profile} profile: ${opts.only.join(', ')} on ${opts.backends.join(', ')}; ${meta.machine.cores} cores (${meta.machine.cpu}), ${meta.kernel}, node ${meta.node}, RLIMIT_NOFILE ${fdLimit}`);
@@ -184,8 +190,11 @@ async function runDispatch() {
     if (use === 'packed') common.push('--packed');
     // iomux three ways: per-call (select() -> Ready[]), allocation-free
     // (selectInto()), batched (one native call per pass).
+    /** @type {Record<'c' | 'iomux' | 'iomux-into' | 'iomux-batch' | 'c-mt' | 'cpython', any[]>} */
     const samples = { c: [], iomux: [], 'iomux-into': [], 'iomux-batch': [], 'c-mt': [], cpython: [] };
-    const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(cpythonIn.dispatch ? ['cpython'] : [])];
+    /** @type {(keyof typeof samples)[]} */
+    const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(cpythonIn.dispatch ? /** @type {const} */ (['cpython']) : [])];
+    /** @type {Record<string, string>} */
     const API = { iomux: 'percall', 'iomux-into': 'into', 'iomux-batch': 'batch' };
     let failed = null;
     for (let round = 0; round < D.rounds && !failed; round++) {
@@ -202,7 +211,7 @@ async function runDispatch() {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
           break;
         }
-        const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+        const rec = JSON.parse(lastLine(r.stdout));
         results.dispatch.raw.push({ ...rec, impl: API[impl] ? 'iomux' : impl, round });
         samples[impl].push(...rec.samples);
       }
@@ -264,7 +273,7 @@ async function runEcho() {
   let step = 0;
   const total = plan.length * E.reps;
   for (const sc of plan) {
-    const runs = Object.fromEntries(servers.map((s) => [s, []]));
+    const runs = Object.fromEntries(servers.map((s) => [s, /** @type {any[]} */ ([])]));
     for (let rep = 0; rep < E.reps; rep++) {
       step++;
       // Rotate the order each repetition so no server always runs first.
@@ -283,7 +292,7 @@ async function runEcho() {
             '--port', String(srv.port), '--conns', String(sc.conns), '--depth', String(sc.depth), '--size', String(sc.size),
             '--warmup-ms', String(E.warmupMs), '--duration-ms', String(E.durationMs), '--server-pid', String(srv.pid),
           ], { timeoutMs: E.warmupMs + E.durationMs + 60_000 });
-          const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+          const rec = r.stdout.trim() ? JSON.parse(lastLine(r.stdout)) : null;
           if (r.code !== 0 || !rec) {
             note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
             continue;
@@ -328,7 +337,7 @@ async function runWait() {
       note(`wait ${backend} failed: ${r.stderr.trim()}`);
       continue;
     }
-    const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+    const rec = JSON.parse(lastLine(r.stdout));
     results.wait.raw.push(rec);
     const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;

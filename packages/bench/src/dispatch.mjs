@@ -73,6 +73,7 @@ if (backend === 'select' && maxfd >= FD_SETSIZE) {
   process.exit(3);
 }
 
+/** @type {import('@iomux/core').Selector<number>} */
 const sel = createSelector(backend);
 for (let i = 0; i < N; i++) sel.register(watched[i], Events.IN, i);
 
@@ -102,7 +103,7 @@ function passPerCall() {
   }
 }
 
-const list = new ReadyList();
+const list = /** @type {ReadyList<number>} */ (new ReadyList());
 function passInto() {
   const n = sel.selectInto(list, 0);
   for (let k = 0; k < n; k++) {
@@ -121,8 +122,8 @@ function passInto() {
 
 // The recv is the batch's (one byte per ready fd); the send is queued and
 // goes out at the start of the next pass, before its wait.
-const batch = api === 'batch' ? sel.batch() : null;
-if (batch) for (const s of watched) batch.setRecv(s, 1);
+const batch = sel.batch(); // unused (and idle) unless --api batch
+if (api === 'batch') for (const s of watched) batch.setRecv(s, 1);
 function passBatch() {
   const n = batch.run(0);
   for (let k = 0; k < n; k++) {

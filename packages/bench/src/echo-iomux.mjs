@@ -14,7 +14,7 @@
 import { BatchResult, createSelector, Events, raiseFdLimit, ReadyList, Socket } from '@iomux/core';
 import { opt } from './flags.mjs';
 
-const backend = opt('--backend', 'epoll');
+const backend = /** @type {import('@iomux/core').BackendName} */ (opt('--backend', 'epoll'));
 const api = opt('--api', 'percall');
 if (!['percall', 'into', 'batch'].includes(api)) {
   console.error('echo-iomux.mjs: --api percall, into or batch');
@@ -22,6 +22,7 @@ if (!['percall', 'into', 'batch'].includes(api)) {
 }
 raiseFdLimit(65536);
 
+/** @type {import('@iomux/core').Selector<any>} */ // data: LISTENER, STDIN or a connection
 const sel = createSelector(backend);
 const listener = new Socket('inet', 'stream');
 listener.setReuseAddress(true);
@@ -34,7 +35,7 @@ sel.register(listener, Events.IN, LISTENER);
 try {
   sel.register(0, Events.IN, STDIN); // a pipe from the harness; not when stdin is a file
 } catch {}
-process.stdout.write(`listening on 127.0.0.1:${listener.localAddress().port} backend=${backend}\n`);
+process.stdout.write(`listening on 127.0.0.1:${/** @type {{ port: number }} */ (listener.localAddress()).port} backend=${backend}\n`);
 
 const buf = Buffer.allocUnsafe(65536);
 const views = new Array(buf.length + 1); // views[n] = buf.subarray(0, n), made once

@@ -179,8 +179,8 @@ export class Batch<T = unknown> {
     if (left <= 0) return -1;
     const from = w[at + 1]! + taken;
     const half = this.#parity ^ 1;
-    const fileobj = this.#to[half][ticket]!;
-    const target = this.#registered[half][ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    const fileobj = this.#to[half]![ticket]!;
+    const target = this.#registered[half]![ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
     // The copy may grow the memory: copy first, from the current buffer.
     const offset = this.#copyWithin(from, left);
     return this.#queue(target, fileobj, offset, left);
@@ -218,8 +218,8 @@ export class Batch<T = unknown> {
     const half = this.#parity;
     const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
     const n = this.#queued;
-    const to = this.#to[half];
-    const registered = this.#registered[half];
+    const to = this.#to[half]!;
+    const registered = this.#registered[half]!;
     for (let t = 0; t < n; t++) {
       const at = base + SEND_STRIDE * t;
       const fd = words[at]!;
@@ -293,7 +293,7 @@ export class Batch<T = unknown> {
   error(i: number): SystemError | null {
     const at = READY_STRIDE * this.#entry(i);
     if (this.#words[at + 2] !== BatchResult.ERROR) return null;
-    return new SystemError(-this.#words[at + 3]!, 'recv', this.#words[at]!);
+    return new SystemError(-this.#words[at + 3]!, 'recv', this.#words[at]);
   }
 
   /** How many queued sends the last `run()` flushed: the valid tickets for `sent()`. */
@@ -315,7 +315,7 @@ export class Batch<T = unknown> {
   sendError(ticket: number): SystemError | null {
     const at = this.#flushedRecord(ticket);
     if (this.#words[at + 3] !== BatchResult.ERROR) return null;
-    return new SystemError(-this.#words[at + 4]!, 'send', this.#words[at]!);
+    return new SystemError(-this.#words[at + 4]!, 'send', this.#words[at]);
   }
 
   // -- internals ---------------------------------------------------------
@@ -380,8 +380,8 @@ export class Batch<T = unknown> {
     w[at + 4] = 0;
     // A registered target is checked against its key's object (which may be
     // the number it was registered as, even when `fileobj` is its Socket).
-    this.#to[half][t] = registered ? target.fileobj : fileobj;
-    this.#registered[half][t] = registered;
+    this.#to[half]![t] = registered ? target.fileobj : fileobj;
+    this.#registered[half]![t] = registered;
     return t;
   }
 
@@ -422,7 +422,7 @@ export class Batch<T = unknown> {
           }
         }
       }
-      this.#buffer.set(old.buffer.subarray(oldSendStart[h]!, oldSendStart[h]! + old.sendBytes), this.#sendStart(h));
+      this.#buffer.set(old.buffer.subarray(oldSendStart[h], oldSendStart[h]! + old.sendBytes), this.#sendStart(h));
     }
     this.#buffer.set(old.buffer.subarray(0, 2 * this.#recvBytes), 0);
   }

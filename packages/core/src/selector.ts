@@ -4,6 +4,7 @@ import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { ReadyList, fillReadyList } from './ready-list.ts';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 
 /** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
@@ -58,6 +59,10 @@ export interface Selector<T = unknown> {
   modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T>;
   /** Waits for readiness, blocking the calling thread. */
   select(timeoutMs?: number | null): Ready<T>[];
+  /** Like `select()`, but refills a reusable {@link ReadyList} (no allocation per call); returns its length. */
+  selectInto(list: ReadyList<T>, timeoutMs?: number | null): number;
+  /** This selector's {@link Batch}: one native call per loop pass (docs/batch.md). */
+  batch(options?: BatchOptions): Batch<T>;
   /** Waits for readiness without blocking the event loop. */
   wait(options?: WaitOptions): Promise<Ready<T>[]>;
   /** The key of a registered `fileobj`. */

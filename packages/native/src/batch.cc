@@ -66,7 +66,7 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
       continue;
     }
     if (off < 0 || len < 0 || off + len > static_cast<int64_t>(io_bytes_)) {
-      s[3] = kError;
+      s[3] = kFailed;
       s[4] = EINVAL;
       blocked_.push_back(fd);
       continue;
@@ -82,9 +82,9 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       if (WouldBlock(errno)) {
-        s[3] = kAgain;
+        s[3] = kWouldBlock;
       } else {
-        s[3] = kError;
+        s[3] = kFailed;
         s[4] = errno;
       }
       blocked_.push_back(fd);
@@ -113,7 +113,7 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     int32_t* r = ready + static_cast<size_t>(i) * kReadyStride;
     r[0] = fd;
     r[1] = static_cast<int32_t>(ev);
-    r[2] = kNone;
+    r[2] = kRecvNone;
     r[3] = 0;
     int32_t max = RecvMax(fd);
     // HUP and ERR too: the recv is what says EOF or which error it was. NVAL
@@ -131,9 +131,9 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (WouldBlock(errno)) {
-        r[2] = kAgain;
+        r[2] = kWouldBlock;
       } else {
-        r[2] = kError;
+        r[2] = kFailed;
         r[3] = errno;
       }
       continue;

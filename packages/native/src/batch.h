@@ -28,12 +28,12 @@ constexpr int kReadyStride = 4;
 constexpr int kSendStride = 5;
 
 // Results (ready record `result`, send record `result`); >= 0 is a byte count.
-constexpr int32_t kNone = -1;       // recv: not attempted (not asked, or no IN/HUP/ERR)
-constexpr int32_t kAgain = -2;      // would block
-constexpr int32_t kError = -3;      // aux / errno field holds the errno
-constexpr int32_t kNoRoom = -4;     // recv: the recv region was used up this pass
-constexpr int32_t kSkipped = -5;    // send: an earlier send to the same fd fell short in this flush
-constexpr int32_t kCancelled = -6;  // send: JS cancelled it (fd -1): the registration went away
+constexpr int32_t kRecvNone = -1;    // recv: not attempted (not asked, or no IN/HUP/ERR)
+constexpr int32_t kWouldBlock = -2;  // would block
+constexpr int32_t kFailed = -3;      // aux / errno field holds the errno
+constexpr int32_t kNoRoom = -4;      // recv: the recv region was used up this pass
+constexpr int32_t kSkipped = -5;     // send: an earlier send to the same fd fell short in this flush
+constexpr int32_t kCancelled = -6;   // send: JS cancelled it (fd -1): the registration went away
 
 class BatchState {
  public:

@@ -38,7 +38,7 @@ void Release(napi_env, void* data, void*) {
 // Runs `body` and turns a C++ exception from the error helpers into a pending
 // JS exception, as a raw Node-API callback must.
 template <typename F>
-napi_value Guard(napi_env env, F&& body) {
+napi_value Guard(napi_env /*env*/, F&& body) {
   try {
     return body();
   } catch (const Napi::Error& e) {
@@ -353,7 +353,9 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
     desc.Set("get", Napi::Value(info.Env(), getter));
     desc.Set("enumerable", true);
     Napi::Object object_ctor = info.Env().Global().Get("Object").As<Napi::Object>();
-    object_ctor.Get("defineProperty").As<Napi::Function>().Call(object_ctor, {obj, Napi::String::New(info.Env(), "kernelFd"), desc});
+    object_ctor.Get("defineProperty")
+        .As<Napi::Function>()
+        .Call(object_ctor, {obj, Napi::String::New(info.Env(), "kernelFd"), desc});
     return obj;
   });
 }

@@ -330,7 +330,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
 // (node-addon-api's CallbackInfo and Value wrappers cost a few tens of ns a
 // call), one N-API call per argument; the slow paths reuse the helpers.
 template <typename F>
-napi_value Guard(napi_env env, F&& body) {
+napi_value Guard(napi_env /*env*/, F&& body) {
   try {
     return body();
   } catch (const Napi::Error& e) {
@@ -345,14 +345,17 @@ bool FdAndBytes(napi_env env, napi_callback_info cbinfo, int32_t* fd, Bytes* byt
   napi_value argv[2];
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   if (napi_get_value_int32(env, argv[0], fd) != napi_ok) {
-    Guard(env, [&]() -> napi_value { ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "The \"fd\" argument must be of type number"); });
+    Guard(env, [&]() -> napi_value {
+      ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "The \"fd\" argument must be of type number");
+    });
     return false;
   }
   napi_typedarray_type type;
   size_t length;
   void* data;
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok) {
-    Guard(env, [&]() -> napi_value { ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array"); });
+    Guard(env,
+          [&]() -> napi_value { ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array"); });
     return false;
   }
   *bytes = Bytes{static_cast<uint8_t*>(data), length * ElementSize(type)};
