@@ -163,6 +163,110 @@ const MUTANTS = [
     tests: ['test/reliability/regressions.test'],
     why: 'a closed ONESHOT fd is reported NVAL on every call (bug 1 of docs/reliability.md)',
   },
+  {
+    name: 'register-keeps-key-after-refusal',
+    file: 'packages/core/src/selector.ts',
+    find: '      this.#keys.delete(fd);\n      throw err;',
+    replace: '      throw err;',
+    tests: ['test/selector.test'],
+    why: 'a register() the kernel refused leaves a key behind',
+  },
+  {
+    name: 'fd-setsize-not-checked',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (fd > this.capabilities.maxFd) {',
+    replace: 'if (false) {',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'select accepts an fd >= FD_SETSIZE at register()',
+  },
+  {
+    name: 'modify-same-mask-makes-a-syscall',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);',
+    replace: 'this.#native.modify(old.fd, mask);',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'modify() with the same events makes a system call (fails once the fd is closed)',
+  },
+  {
+    name: 'modify-does-not-rearm-oneshot',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);',
+    replace: 'if (mask !== old.events) this.#native.modify(old.fd, mask);',
+    tests: ['test/selector.test'],
+    why: 'modify() with the same ONESHOT mask does not re-arm a fired fd',
+  },
+  {
+    name: 'second-wait-not-refused',
+    file: 'packages/core/src/selector.ts',
+    find: "if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING'",
+    replace: "if (false) throw codedError(Error, 'ERR_WAIT_PENDING'",
+    tests: ['test/wait.test'],
+    backend: 'epoll',
+    why: 'a second concurrent wait() is not refused with ERR_WAIT_PENDING',
+  },
+  {
+    name: 'use-after-close-allowed',
+    file: 'packages/core/src/selector.ts',
+    find: '    if (this.#closed) throw closedError();',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'methods of a closed selector do not throw ERR_SELECTOR_CLOSED',
+  },
+  {
+    name: 'closed-socket-stays-in-gc-registry',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.unregister(this);\n    native.closeFd(fd);',
+    replace: '    native.closeFd(fd);',
+    tests: ['test/reliability/resources.test'],
+    why: 'the GC closes an fd again after close(), after its number was reused',
+  },
+  {
+    name: 'socket-close-leaks-fd',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.unregister(this);\n    native.closeFd(fd);',
+    replace: '    fdRegistry.unregister(this);',
+    tests: ['test/socket.test'],
+    why: 'close() leaves the fd open (the leak checks must see it)',
+  },
+  {
+    name: 'unregister-after-close-throws',
+    file: 'packages/native/src/selector.cc',
+    find: 'if (err && err != EBADF && err != ENOENT) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
+    replace: 'if (err) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'unregister() of an fd closed while registered throws a system error',
+  },
+  {
+    name: 'poll-register-closed-fd',
+    file: 'packages/native/src/backend_poll.cc',
+    find: '    if (!FdIsOpen(fd)) return EBADF;\n',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'register() of a closed fd succeeds on poll',
+  },
+  {
+    name: 'select-ebadf-fails-the-call',
+    file: 'packages/native/src/backend_select.cc',
+    find: 'if (errno != EBADF || excluded_closed) return -errno;',
+    replace: 'return -errno;',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'an fd closed while registered fails the whole select() instead of reporting NVAL',
+  },
+  {
+    name: 'select-oneshot-not-disarmed',
+    file: 'packages/native/src/backend_select.cc',
+    find: '      n++;\n      if (interest_[fd] & kOneshot) Disarm(master_, fd);',
+    replace: '      n++;',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'ONESHOT (emulated) reports again before modify()',
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------
@@ -186,11 +290,31 @@ process.on('exit', cleanup);
 /** @type {Set<import('node:child_process').ChildProcess>} */
 const children = new Set();
 
+/** Files under `dir` (relative to the root), without dependencies, build output or VCS data. */
+function listTree(dir) {
+  const out = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const rel = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      if (['node_modules', '.git', 'build', 'dist'].includes(e.name)) continue;
+      out.push(...listTree(rel));
+    } else {
+      out.push(rel);
+    }
+  }
+  return out;
+}
+
 function makeScratch() {
   scratch = mkdtempSync(join(tmpdir(), 'iomux-mutants-'));
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' })
-    .split('\0')
-    .filter(Boolean);
+  let files;
+  try {
+    files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' })
+      .split('\0')
+      .filter(Boolean);
+  } catch {
+    files = listTree(''); // not a git checkout (an unpacked tarball): everything but build output
+  }
   for (const f of files) {
     if (!existsSync(join(root, f))) continue; // deleted in the working tree
     mkdirSync(dirname(join(scratch, f)), { recursive: true });
