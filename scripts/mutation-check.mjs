@@ -333,6 +333,12 @@ function makeScratch() {
     const src = join(root, 'packages', pkg, 'node_modules');
     if (existsSync(src)) cpSync(src, join(scratch, 'packages', pkg, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   }
+  restoreDist();
+}
+
+/** The copy's compiled TypeScript, as in this checkout (unmutated). */
+function restoreDist() {
+  rmSync(join(scratch, 'packages/core/dist'), { recursive: true, force: true });
   cpSync(join(root, 'packages/core/dist'), join(scratch, 'packages/core/dist'), { recursive: true });
 }
 
@@ -367,7 +373,7 @@ async function buildTs() {
 
 /** Runs the test files; returns run-tests.mjs's summary and whether it failed. */
 async function runTests(tests, env) {
-  const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '120000', ...env });
+  const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '60000', ...env });
   const summary = /^(\d+) passed, (\d+) failed.*$/m.exec(r.out.split('\n').filter((l) => /^\d+ passed/.test(l)).pop() ?? '');
   const failed = summary ? Number(summary[2]) : 1;
   const failing = r.out
@@ -444,12 +450,12 @@ for (const m of chosen) {
     line = `BROKEN   ${m.name}: ${err instanceof Error ? err.message : String(err)}`;
   } finally {
     writeFileSync(file, original);
+    // A TypeScript mutant was compiled into the copy's dist: put the pristine
+    // one back, or every later mutant would be tested with this one too.
+    if (!native) restoreDist();
   }
   console.log(line);
 }
-// The TypeScript copy was rebuilt for the TS mutants; nothing in it is reused,
-// but leave it consistent in case IOMUX_MUTATION_KEEP is set.
-if (chosen.some((m) => !m.file.startsWith('packages/native/'))) await buildTs();
 
 console.log(`[mutation] ${chosen.length} mutants in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 console.log(`${caught} passed, ${failedCount} failed`);
