@@ -19,7 +19,7 @@
 // passed = mutants caught, failed = mutants that survived or could not be
 // planted (a patch that no longer matches its source fails loudly, so the
 // list cannot rot silently), plus a failed control run.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -34,6 +34,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killChildrenOnSignals, runChild } from './lib/child.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -278,20 +279,18 @@ function cleanup() {
   else rmSync(scratch, { recursive: true, force: true });
   scratch = '';
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    for (const c of children) c.kill('SIGKILL');
-    cleanup();
-    process.exit(130);
-  });
-}
+// Ctrl-C: the supervisor kills the children and exits, and the 'exit'
+// handler removes the copy.
+killChildrenOnSignals('mutation-check');
 process.on('exit', cleanup);
 
-/** @type {Set<import('node:child_process').ChildProcess>} */
-const children = new Set();
-
-/** Files under `dir` (relative to the root), without dependencies, build output or VCS data. */
+/**
+ * Files under `dir` (relative to the root), without dependencies, build output or VCS data.
+ * @param {string} dir
+ * @returns {string[]}
+ */
 function listTree(dir) {
+  /** @type {string[]} */
   const out = [];
   for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
     const rel = dir ? `${dir}/${e.name}` : e.name;
@@ -344,19 +343,16 @@ function restoreDist() {
 
 // --- running things -------------------------------------------------------
 
-/** Runs a command in the scratch copy; resolves with its exit code and output. */
-function run(cmd, args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: scratch, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code: code ?? (signal ? 128 : 1), out });
-    });
-  });
+/**
+ * Runs a command in the scratch copy; resolves with its exit code and output.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {Record<string, string>} [env]
+ * @returns {Promise<{ code: number, out: string }>}
+ */
+async function run(cmd, args, env = {}) {
+  const r = await runChild(cmd, args, { cwd: scratch, env: { ...process.env, ...env }, timeoutMs: 15 * 60_000 });
+  return { code: r.code ?? (r.signal ? 128 : 1), out: r.stdout + r.stderr };
 }
 
 const cmakeJs = join(root, 'node_modules/.bin/cmake-js');
@@ -371,7 +367,11 @@ async function buildTs() {
   return run(tsc, ['-p', 'packages/core/tsconfig.json']);
 }
 
-/** Runs the test files; returns run-tests.mjs's summary and whether it failed. */
+/**
+ * Runs the test files; returns run-tests.mjs's summary and whether it failed.
+ * @param {string[]} tests
+ * @param {Record<string, string>} env
+ */
 async function runTests(tests, env) {
   const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '60000', ...env });
   const summary = /^(\d+) passed, (\d+) failed.*$/m.exec(r.out.split('\n').filter((l) => /^\d+ passed/.test(l)).pop() ?? '');
@@ -385,8 +385,13 @@ async function runTests(tests, env) {
   return { failed: failed > 0 || r.code !== 0, summary: summary?.[0] ?? 'no summary', failing, out: r.out };
 }
 
-/** Replaces the `nth` occurrence (or the only one) of `find` in `text`. */
+/**
+ * Replaces the `nth` occurrence (or the only one) of `find` in `text`.
+ * @param {string} text
+ * @param {(typeof MUTANTS)[number]} m
+ */
 function patch(text, m) {
+  /** @type {number[]} */
   const hits = [];
   for (let i = text.indexOf(m.find); i >= 0; i = text.indexOf(m.find, i + 1)) hits.push(i);
   if (m.nth === undefined && hits.length !== 1) throw new Error(`the patch text occurs ${hits.length} times in ${m.file}`);

@@ -94,7 +94,7 @@ export function isCloexec(fd: number, pid: number | 'self' = 'self'): boolean {
 export async function childFdTargets(handOver: number[] = []): Promise<string[]> {
   const child = spawn('/bin/ls', ['-l', '/proc/self/fd'], { stdio: ['ignore', 'pipe', 'inherit', ...handOver] });
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await new Promise<number | null>((r) => child.once('close', r));
   assert.is(code, 0, 'ls of the child fds');
   return out

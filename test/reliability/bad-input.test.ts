@@ -735,9 +735,15 @@ for (const b of testBackends()) {
         try {
           fn();
         } catch (err) {
-          if (!(err instanceof Error)) assert.unreachable(`call ${i} ${name}: threw a non-Error ${show(err)}`);
+          if (!(err instanceof Error)) {
+            assert.unreachable(`call ${i} ${name}: threw a non-Error ${show(err)}`);
+            continue;
+          }
           const code = (err as { code?: unknown }).code;
-          if (typeof code !== 'string') assert.unreachable(`call ${i} ${name}: ${err.name} without a code: ${err.message}`);
+          if (typeof code !== 'string') {
+            assert.unreachable(`call ${i} ${name}: ${err.name} without a code: ${err.message}`);
+            continue;
+          }
           codes.set(code, (codes.get(code) ?? 0) + 1);
         }
         // Keep the data path bounded: drain what the fuzzer sent.
