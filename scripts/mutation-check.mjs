@@ -268,6 +268,31 @@ const MUTANTS = [
     backend: 'select',
     why: 'ONESHOT (emulated) reports again before modify()',
   },
+  {
+    name: 'dropped-socket-never-collected',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.register(this, this.#fd, this);\n',
+    replace: '',
+    tests: ['test/reliability/resources.test'],
+    why: 'a Socket dropped without close() keeps its fd forever',
+  },
+  {
+    name: 'events-type-wrong-code',
+    file: 'packages/core/src/selector.ts',
+    find: "if (typeof events !== 'number') throw invalidType('events', 'of type number', events);",
+    replace: "if (typeof events !== 'number') throw invalidValue('events', 'of type number', events);",
+    tests: ['test/reliability/bad-input.test'],
+    backend: 'poll',
+    why: 'a non-number interest mask throws ERR_INVALID_ARG_VALUE instead of ERR_INVALID_ARG_TYPE',
+  },
+  {
+    name: 'epoll-drops-rdhup-interest',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'return events & (kInterestBits | kOneshot | kEdge);',
+    replace: 'return events & ((kInterestBits & ~kRdhup) | kOneshot | kEdge);',
+    tests: ['test/reliability/differential.test'],
+    why: 'epoll never reports RDHUP, unlike poll (the differential driver must see it)',
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------
