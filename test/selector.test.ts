@@ -120,8 +120,6 @@ for (const b of testBackends()) {
     throwsCode(() => sel.register({ fileno: () => 'x' } as never, IN), 'ERR_INVALID_ARG_TYPE', TypeError);
     throwsCode(() => sel.register(-1, IN), 'ERR_INVALID_ARG_VALUE', RangeError);
     throwsCode(() => sel.register(a, 'IN' as never), 'ERR_INVALID_ARG_TYPE', TypeError);
-    throwsCode(() => sel.register(a, 0), 'ERR_INVALID_ARG_VALUE', RangeError);
-    throwsCode(() => sel.register(a, HUP | ERR), 'ERR_INVALID_ARG_VALUE', RangeError);
     throwsCode(() => sel.register(a, IN | 0x100), 'ERR_INVALID_ARG_VALUE', RangeError);
     throwsCode(() => sel.register(a, NaN), 'ERR_INVALID_ARG_VALUE', RangeError);
     throwsCode(() => sel.register(a, 2 ** 40), 'ERR_INVALID_ARG_VALUE', RangeError);
@@ -203,7 +201,7 @@ for (const b of testBackends()) {
     const ready = sel.select(0);
     const ck = ready.find(([k]) => k.fd === c.fileno());
     assert.ok(ck);
-    assert.is(ck![0].data, 'c');
+    assert.is(ck[0].data, 'c');
   });
 
   t('every fd appears at most once per call, beyond the initial buffer size', (s) => {
@@ -379,7 +377,7 @@ for (const b of testBackends()) {
     const reused = c.fileno() === fd ? c : d.fileno() === fd ? d : null;
     assert.ok(reused, 'the kernel hands out the lowest free fd again');
     const peer = reused === c ? d : c;
-    sel.register(reused!, IN);
+    sel.register(reused, IN);
     peer.send('new');
     expectEvents(sel, fd, IN);
   });
@@ -458,6 +456,105 @@ for (const b of testBackends()) {
     closeSync(r2);
     if (!cap.reportsHup) expectEvents(sel, w2, OUT);
     else expectEvents(sel, w2, ERR);
+  });
+
+  // The empty interest mask (contract v2): no interest bit, so only the
+  // always-reported conditions. poll and epoll report a pure hang-up as
+  // exactly HUP; select has no set for them and never reports the fd
+  // (capabilities.watchesEmptyMask).
+  t('empty interest mask: modify(fd, 0) hears only the hang-up, exactly HUP (nothing where the backend cannot watch for it)', (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    c.send('unread');
+    expectEvents(sel, a.fileno(), IN);
+    assert.is(sel.modify(a, 0).events, 0);
+    expectNoEvents(sel, a.fileno()); // readable, but no one asked
+    c.close();
+    if (!cap.watchesEmptyMask) expectNoEvents(sel, a.fileno(), 100);
+    else assert.is(expectEvents(sel, a.fileno(), HUP), HUP, 'exactly HUP (0x10): no IN, since IN was not asked for');
+  });
+
+  t("empty interest mask: the classic's modify(fd, 0) then our own shutdown('both') reports (fd, HUP)", (s) => {
+    const sel = s.selector(b);
+    const srv = s.add(new Socket());
+    srv.bind({ host: '127.0.0.1', port: 0 });
+    srv.listen();
+    const cl = s.add(new Socket());
+    cl.connect(srv.localAddress());
+    const conn = s.add(srv.accept()![0]);
+    sel.register(conn, OUT);
+    expectEvents(sel, conn.fileno(), OUT);
+    sel.modify(conn, 0);
+    expectNoEvents(sel, conn.fileno()); // writable, but no one asked
+    conn.shutdown('both');
+    if (!cap.watchesEmptyMask) expectNoEvents(sel, conn.fileno(), 100);
+    else assert.is(expectEvents(sel, conn.fileno(), HUP), HUP, 'the walk-through\'s [(5, 16)]');
+  });
+
+  t('empty interest mask at register(): 0 and ERR|HUP|NVAL are accepted and report only hang-ups', (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    const [d, e] = s.pair();
+    assert.is(sel.register(a, 0).events, 0);
+    assert.is(sel.register(d, ERR | HUP | NVAL).events, ERR | HUP | NVAL);
+    c.send('x');
+    e.send('x');
+    expectNoEvents(sel);
+    c.close();
+    e.close();
+    const got = new Map<number, number>();
+    const end = Date.now() + (cap.watchesEmptyMask ? 2000 : 100);
+    while (got.size < 2 && Date.now() < end) for (const [fd, ev] of readyMap(sel.select(20))) got.set(fd, ev);
+    if (!cap.watchesEmptyMask) assert.is(got.size, 0, 'select never reports an fd with no interest bit');
+    else assert.equal([got.get(a.fileno()), got.get(d.fileno())], [HUP, HUP]);
+  });
+
+  t('empty interest mask with ONESHOT: the hang-up is reported once, then disarmed until modify()', (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, ONESHOT);
+    c.close();
+    if (!cap.watchesEmptyMask) {
+      expectNoEvents(sel, a.fileno(), 100);
+      return;
+    }
+    assert.is(expectEvents(sel, a.fileno(), HUP), HUP);
+    expectNoEvents(sel, a.fileno());
+    sel.modify(a, ONESHOT); // re-arm
+    assert.is(expectEvents(sel, a.fileno(), HUP), HUP);
+    expectNoEvents(sel, a.fileno());
+  });
+
+  t('empty interest mask: a closed fd is NVAL on poll, forgotten on epoll, and never breaks select', (s) => {
+    const sel = s.selector(b);
+    const [a] = s.pair();
+    const [d] = s.pair();
+    const fa = a.fileno();
+    const fd = d.fileno();
+    sel.register(a, 0);
+    sel.register(d, IN);
+    a.close();
+    const first = readyMap(sel.select(0));
+    assert.is(first.get(fa), cap.watchesEmptyMask && cap.reportsClosedFd ? NVAL : undefined);
+    // select: the culprit search after EBADF must still find the armed fd.
+    d.close();
+    const second = readyMap(sel.select(0));
+    assert.is(second.get(fd), cap.reportsClosedFd ? NVAL : undefined);
+    if (!cap.watchesEmptyMask) assert.not.ok(second.has(fa), 'the empty-mask fd is in no set: never reported');
+    sel.unregister(fa);
+    sel.unregister(fd);
+  });
+
+  t('empty interest mask: wait() resolves with the hang-up (times out where the backend cannot watch for it)', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, 0);
+    c.send('x');
+    setTimeout(() => c.close(), 20);
+    const ready = await sel.wait({ timeoutMs: cap.watchesEmptyMask ? 5000 : 200 });
+    if (!cap.watchesEmptyMask) assert.equal(ready, []);
+    else assert.equal(ready.map(([k, ev]) => [k.fd, ev]), [[a.fileno(), HUP]]);
   });
 
   if (cap.maxFd < FD_SETSIZE) {

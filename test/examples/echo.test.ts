@@ -12,6 +12,7 @@ const servers: { name: string; extra: string[]; backends: string[] }[] = [
   { name: 'poll-flags', extra: [], backends: ['select', 'poll', 'epoll'] },
   { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: ['select', 'poll', 'epoll'] },
   { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: ['epoll'] },
+  { name: 'echo-async', extra: [], backends: ['select', 'poll', 'epoll'] },
 ];
 
 test.after(killAll);

@@ -22,6 +22,7 @@ const CASES: [string, string[], string][] = [];
 for (const b of testBackends()) CASES.push(['echo-queue', [], b]);
 if (testBackends().includes('poll')) CASES.push(['poll-flags', [], 'poll']);
 if (testBackends().includes('epoll')) CASES.push(['epoll-edge-echo', ['--mode', 'edge'], 'epoll']);
+for (const b of testBackends()) CASES.push(['echo-async', [], b]);
 
 /** CPU seconds (user + system) the process has used. */
 function cpuSeconds(pid: number): number {
@@ -43,6 +44,7 @@ function client(port: number, text: string): { sock: net.Socket; got: () => stri
 // it reports every C++ exception's vptr as invalid ("memory cannot be
 // printed"), whatever the code. Measured: 0 or 1 free fds, a report; 2 or
 // more, none. This test runs out of fds on purpose.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- uvu's test.skip is a plain function that never reads `this`
 const maybe = process.env.IOMUX_SANITIZER === '1' ? test.skip : test;
 
 for (const [name, extra, backend] of CASES) {

@@ -284,7 +284,7 @@ for (const [example, backend, extra] of SERVERS) {
             // Stuck: either the server stopped reading (bad: it should drop
             // us), or it dropped us and the RST is on its way.
             if (!waitFor(hog, Events.OUT, 2000)) {
-              const r = hog.recv(1) as Buffer | null;
+              const r = hog.recv(1);
               if (r !== null && r.length === 0) outcome = 'EOF';
               else if (hog.socketError() !== 0) outcome = `SO_ERROR ${hog.socketError()}`;
               else continue;
@@ -320,7 +320,7 @@ for (const [example, backend, extra] of SERVERS) {
             break;
           }
           if (n === null && !waitFor(hog2, Events.OUT, 2000)) {
-            const r = hog2.recv(1) as Buffer | null;
+            const r = hog2.recv(1);
             if (r !== null && r.length === 0) break;
           } else if (n) total += n;
         }

@@ -17,7 +17,6 @@
 #include <cstring>
 #include <thread>
 
-
 namespace iomux::detail {
 
 EnvData& GetEnvData(Napi::Env env) { return *env.GetInstanceData<EnvData>(); }
