@@ -32,13 +32,6 @@ const SERVERS: [example: string, backend: string, extra: string[]][] = [
 
 const pattern = patternBytes;
 
-// A server that spins gets whatever share of a core the scheduler gives a
-// runnable process, which on a loaded 2-core machine can be well under half;
-// one that waits properly uses next to nothing (0.00 to 0.02 s over 1.5 s,
-// also under the sanitizers). A tenth of the wall time tells them apart
-// however busy the machine is, and the controls below check that it does.
-const SPIN_SHARE = 0.1;
-
 const poller = new PollSelector();
 /** Waits (bounded) until `sock` is ready for `ev`. */
 function waitFor(sock: Socket, ev: number, ms: number): boolean {
@@ -91,6 +84,12 @@ function recvN(s: Socket, n: number, deadline: number, thenEof = false): { data:
   }
   return { data: Buffer.concat(parts), eof };
 }
+
+// A server that waits properly uses under 2% of a core here (0.00-0.02 s over
+// 1.2-1.5 s); one that spins uses all it is given, which on this 2-core box
+// shared with other work is still 25% or more. The line sits between the two,
+// and the controls below prove the spinning fixture crosses it.
+const SPIN_FRACTION = 0.2;
 
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -235,7 +234,7 @@ for (const [example, backend, extra] of SERVERS) {
     withServer(example, backend, [], extra, async (srv) => {
       const { cpu, wall } = await idleCpu(srv);
       console.log(`  ${name}: server CPU with 50 idle peers: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-      assert.ok(cpu < wall * SPIN_SHARE, `the server spins on idle connections: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
+      assert.ok(cpu < wall * SPIN_FRACTION, `the server spins on idle connections: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
     }));
 
   test(`${name}: a peer that stops reading: the server backs off (no spin) and loses nothing`, () =>
@@ -248,7 +247,7 @@ for (const [example, backend, extra] of SERVERS) {
         // and it must hold the rest until we read, without spinning.
         const { cpu, wall, msg } = await stallCpu(srv, s, size, deadline);
         console.log(`  ${name}: server CPU while the peer does not read: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-        assert.ok(cpu < wall * SPIN_SHARE, `the server spins while waiting for OUT: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
+        assert.ok(cpu < wall * SPIN_FRACTION, `the server spins while waiting for OUT: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
         // Another peer is served meanwhile.
         echoRoundTrip(srv.port, 100_000, 11);
         // Now read: every byte arrives, in order.
@@ -351,7 +350,7 @@ for (const [flaw, measure] of [
     try {
       const { cpu, wall } = await measure(srv);
       console.log(`  control ${flaw}: server CPU ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-      assert.ok(cpu >= wall * SPIN_SHARE, `the spinning control used only ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s: the check would not catch it`);
+      assert.ok(cpu >= wall * SPIN_FRACTION, `the spinning control used only ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s: the check would not catch it`);
     } finally {
       await srv.stop('SIGKILL');
     }
