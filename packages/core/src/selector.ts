@@ -213,6 +213,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     this.#checkOpen();
     const old = this.#keyOf(fileobj);
     const mask = this.#checkEvents(events);
+    if ((mask & ~old.events & Events.EXCLUSIVE) !== 0) {
+      throw invalidValue('events', 'may carry EXCLUSIVE only if the registration has it: EXCLUSIVE is set at register()', events);
+    }
     if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);
     const key: SelectorKey<T> = Object.freeze({ fileobj: old.fileobj, fd: old.fd, events: mask, data: data as T });
     this.#keys.set(key.fd, key);
@@ -413,6 +416,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if ((mask & Events.EDGE) !== 0 && this.backend !== 'epoll') {
       throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);
     }
+    if ((mask & Events.EXCLUSIVE) !== 0) checkExclusive(this.backend, mask, events);
     // select's read set wakes for data as well as for a shutdown, so it cannot
     // wait for RDHUP alone: it would return at once, with nothing to report,
     // for as long as unread data sits on the socket.
@@ -449,6 +453,24 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if (key === undefined) throw codedError(Error, 'ERR_NOT_REGISTERED', `fd ${found} is not registered`);
     return key;
   }
+}
+
+// EPOLLEXCLUSIVE: the kernel accepts it only at EPOLL_CTL_ADD and only with
+// IN, OUT and EDGE (EINVAL otherwise); refusing the other combinations here
+// names the reason, which a bare EINVAL from epoll_ctl would not.
+function checkExclusive(backend: BackendName, mask: number, events: number): void {
+  if (!exclusiveSupported(backend)) {
+    throw codedError(Error, 'ERR_UNSUPPORTED', `EXCLUSIVE is not supported by the ${backend} backend (epoll only)`);
+  }
+  const refused = mask & (Events.ONESHOT | Events.PRI | Events.RDHUP);
+  if (refused !== 0) {
+    throw invalidValue('events', `cannot combine EXCLUSIVE with ${formatEvents(refused)} (the kernel allows IN, OUT and EDGE only)`, events);
+  }
+}
+
+// The one place that says which backend has EXCLUSIVE.
+function exclusiveSupported(backend: BackendName): boolean {
+  return backend === 'epoll';
 }
 
 // setTimeout() takes at most 2**31 - 1 ms (and fires at once, with a warning,

@@ -22,6 +22,7 @@ constexpr uint32_t kNval = 0x020;
 constexpr uint32_t kRdhup = 0x2000;
 constexpr uint32_t kOneshot = 0x40000000u;
 constexpr uint32_t kEdge = 0x80000000u;
+constexpr uint32_t kExclusive = 0x10000000u;  // EPOLLEXCLUSIVE
 
 constexpr uint32_t kInterestBits = kIn | kPri | kOut | kRdhup;
 constexpr uint32_t kAlwaysReported = kErr | kHup | kNval;
