@@ -33,3 +33,4 @@ export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, t
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type SocketFamily, type SocketType } from './socket.ts';
 export { pipe, raiseFdLimit } from './os.ts';
+export { Waker } from './waker.ts';

@@ -18,6 +18,8 @@ export interface NativeSelector {
   arm(callback: (errno: number) => void): void;
   disarm(): void;
   close(): void;
+  /** The cross-thread waker's id (created on first call). */
+  waker(): bigint;
   readonly kernelFd: number;
 }
 
@@ -58,6 +60,10 @@ export interface NativeAddon {
   pipe(): [number, number];
   closeFd(fd: number): void;
   interruptAfter(delayMs: number, signal: number): void;
+  /** Wakes the selector whose waker has this id; false if it is closed. */
+  wake(id: bigint): boolean;
+  /** [SO_DOMAIN, SO_TYPE, O_NONBLOCK set] of a socket fd. */
+  socketInfo(fd: number): [domain: number, type: number, nonBlocking: boolean];
   constants: Record<
     | 'POLLIN' | 'POLLPRI' | 'POLLOUT' | 'POLLERR' | 'POLLHUP' | 'POLLNVAL' | 'POLLRDHUP'
     | 'EPOLLIN' | 'EPOLLPRI' | 'EPOLLOUT' | 'EPOLLERR' | 'EPOLLHUP' | 'EPOLLRDHUP'

@@ -2,6 +2,7 @@ import { abortError, codedError, invalidType, invalidValue, SystemError } from '
 import { Events, FD_SETSIZE, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
 import type { Socket } from './socket.ts';
+import { Waker } from './waker.ts';
 
 /** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
 export type FileLike =
@@ -61,6 +62,8 @@ export interface Selector<T = unknown> {
   getKey(fileobj: FileLike): SelectorKey<T>;
   /** A live, read-only view: fd → key. */
   getMap(): ReadonlyMap<number, SelectorKey<T>>;
+  /** The cross-thread {@link Waker} that ends this selector's waits early. */
+  waker(): Waker;
   /** Releases the kernel object; idempotent. Registered fds stay open. */
   close(): void;
   /** Same as `close()`, for `using`. */
@@ -133,6 +136,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #buffer = new Int32Array(2 * 16);
   #closed = false;
   #pending: PendingWait<T> | null = null;
+  #waker: Waker | null = null;
+  #woken = false; // the last collected batch held the waker's pair
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
@@ -182,7 +187,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#keys.delete(fd);
       throw err;
     }
-    if (2 * this.#keys.size > this.#buffer.length) {
+    // Room for every key, plus the waker's pair.
+    if (2 * (this.#keys.size + 1) > this.#buffer.length) {
       this.#buffer = new Int32Array(4 * this.#keys.size);
       this.#native.setBuffer(this.#buffer);
     }
@@ -258,7 +264,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING', 'A wait() is already pending on this selector');
       if (signal?.aborted) throw abortError(signal);
       const ready = this.select(0);
-      if (ready.length > 0 || timeout === 0) return Promise.resolve(ready);
+      if (ready.length > 0 || timeout === 0 || this.#woken) return Promise.resolve(ready);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -328,6 +334,21 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     this.#keys.clear();
   }
 
+  /**
+   * This selector's cross-thread {@link Waker} (made on the first call, the
+   * same one after). Post it to another thread; its `wake()` there makes a
+   * blocked `select()` return, or a pending `wait()` resolve, with the fds
+   * ready at that moment (possibly `[]`). Costs one eventfd, which
+   * `close()` releases; on select it must be numbered below `FD_SETSIZE`.
+   * @throws `ERR_SELECTOR_CLOSED`; `ERR_FD_SETSIZE` (select) if no fd below
+   *   `FD_SETSIZE` is free; a {@link SystemError} if `eventfd(2)` fails
+   */
+  waker(): Waker {
+    this.#checkOpen();
+    if (this.#waker === null) this.#waker = new Waker(this.#native.waker());
+    return this.#waker;
+  }
+
   /** Same as {@link close}, so TypeScript users can write `using sel = new EpollSelector()`. */
   [Symbol.dispose](): void {
     this.close();
@@ -344,7 +365,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     }
     const ready = this.#collectNow(pending);
     if (ready === null) return;
-    if (ready.length > 0) {
+    if (ready.length > 0 || this.#woken) {
       this.#finish(pending, null, ready);
     } else {
       // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
@@ -390,9 +411,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #collect(n: number): Ready<T>[] {
     const out: Ready<T>[] = [];
     const buf = this.#buffer;
+    this.#woken = false;
     for (let i = 0; i < n; i++) {
-      const key = this.#keys.get(buf[2 * i]!);
+      const fd = buf[2 * i]!;
+      const key = this.#keys.get(fd);
       if (key !== undefined) out.push([key, buf[2 * i + 1]! >>> 0]);
+      else if (fd === WAKER_FD) this.#woken = true;
     }
     return out;
   }
@@ -472,6 +496,9 @@ function checkExclusive(backend: BackendName, mask: number, events: number): voi
 function exclusiveSupported(backend: BackendName): boolean {
   return backend === 'epoll';
 }
+
+// The fd the addon reports for the waker's eventfd (never a real fd).
+const WAKER_FD = -1;
 
 // setTimeout() takes at most 2**31 - 1 ms (and fires at once, with a warning,
 // beyond that); longer waits re-arm their timer until the deadline.

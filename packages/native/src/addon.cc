@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "selector.h"
+#include "waker.h"
 
 namespace iomux::detail {
 
@@ -170,6 +171,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   InitSelector(env, exports);
   InitSocket(env, exports);
+  InitWaker(env, exports);
   return exports;
 }
 

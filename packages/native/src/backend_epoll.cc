@@ -22,6 +22,8 @@ namespace iomux::detail {
 namespace {
 
 // Our bits are epoll's bits.
+constexpr uint64_t kWakerTag = ~uint64_t{0};
+
 uint32_t ToEpoll(uint32_t events) { return events & (kInterestBits | kOneshot | kEdge | kExclusive); }
 
 class EpollBackend final : public Backend {
@@ -51,6 +53,19 @@ class EpollBackend final : public Backend {
     return Ctl(EPOLL_CTL_DEL, fd, 0);
   }
 
+  int SetWaker(int fd) override {
+    if (waker_fd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, waker_fd_, nullptr);
+    waker_fd_ = -1;
+    if (fd < 0) return 0;
+    // Tagged with a value no fd can have (fds fill only the low 32 bits).
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kWakerTag;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return errno;
+    waker_fd_ = fd;
+    return 0;
+  }
+
   int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
     if (cap < 1) cap = 1;
     if (events_.size() < static_cast<size_t>(cap)) events_.resize(cap);
@@ -64,6 +79,13 @@ class EpollBackend final : public Backend {
     }
     int n = 0;
     for (int i = 0; i < r; i++) {
+      if (events_[i].data.u64 == kWakerTag) {
+        DrainWaker(waker_fd_);
+        out[2 * n] = kWakerFd;
+        out[2 * n + 1] = static_cast<int32_t>(kIn);
+        n++;
+        continue;
+      }
       // The kernel reports only interest bits plus ERR/HUP, so the filter
       // is a formality kept for symmetry with the other backends.
       uint32_t ready = FilterReady(events_[i].events, kInterestBits);

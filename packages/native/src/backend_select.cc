@@ -77,6 +77,7 @@ class SelectBackend final : public Backend {
   }
 
   const char* Name() const override { return "select"; }
+  int WakerFdLimit() const override { return FD_SETSIZE; }
 
   int Add(int fd, uint32_t events) override {
     if (fd < 0 || fd >= FD_SETSIZE) return EINVAL;  // callers check first; never FD_SET it
@@ -116,12 +117,15 @@ class SelectBackend final : public Backend {
     // whole call: select(2) says only "EBADF" and not which fd it was.
     bool excluded_closed = false;
     Sets armed = master_;
+    // WakerFdLimit() keeps the waker's eventfd below FD_SETSIZE.
+    if (waker_fd_ >= 0) FD_SET(waker_fd_, &armed.read);
+    int nfds = (maxfd_ > waker_fd_ ? maxfd_ : waker_fd_) + 1;
     for (;;) {
       scratch_ = armed;
       timeval tv;
       if (!deadline.forever()) tv = ToTimeval(deadline);
       if (excluded_closed) tv = timeval{0, 0};  // we have results already
-      int r = select(maxfd_ + 1, &scratch_.read, &scratch_.write, &scratch_.except,
+      int r = select(nfds, &scratch_.read, &scratch_.write, &scratch_.except,
                      deadline.forever() && !excluded_closed ? nullptr : &tv);
       if (r > 0) break;
       if (r == 0) {
@@ -142,6 +146,12 @@ class SelectBackend final : public Backend {
       }
       excluded_closed = true;
     }
+    if (waker_fd_ >= 0 && FD_ISSET(waker_fd_, &scratch_.read) && n < cap) {
+      DrainWaker(waker_fd_);
+      out[2 * n] = kWakerFd;
+      out[2 * n + 1] = static_cast<int32_t>(kIn);
+      n++;
+    }
     for (int fd = 0; fd <= maxfd_ && n < cap; fd++) {
       if (!registered_[fd]) continue;
       uint32_t ready = FilterReady(Revents(scratch_, fd, interest_[fd]), interest_[fd]);
@@ -161,6 +171,10 @@ class SelectBackend final : public Backend {
       std::lock_guard<std::mutex> lock(mu_);
       block_ = master_;
       nfds = (maxfd_ > wake_fd ? maxfd_ : wake_fd) + 1;
+      if (waker_fd_ >= 0) {
+        FD_SET(waker_fd_, &block_.read);
+        if (waker_fd_ >= nfds) nfds = waker_fd_ + 1;
+      }
     }
     FD_SET(wake_fd, &block_.read);
     int r;

@@ -36,6 +36,9 @@ class SelectorCore {
   void Changed();
   // Releases everything; idempotent. Safe from the environment cleanup hook.
   void Shutdown();
+  // The cross-thread waker's id, creating the waker on first use (waker.cc).
+  // Returns 0 or an errno (EMFILE: select found no free fd below FD_SETSIZE).
+  int EnsureWaker(uint64_t* id);
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -43,6 +46,7 @@ class SelectorCore {
   void Fire(int err);
   void ThreadMain();
   void Wake();
+  void DestroyWakerOf();
 
   EnvData* env_;
   std::unique_ptr<Backend> backend_;
@@ -59,6 +63,7 @@ class SelectorCore {
   bool stopping_ = false;
   int thread_result_ = 0;
   bool firing_ = false;  // inside Fire(): the async context is in use
+  uint64_t waker_id_ = 0;  // 0: no cross-thread waker yet
 };
 
 }  // namespace iomux::detail
