@@ -64,6 +64,9 @@ export interface NativeAddon {
   wake(id: bigint): boolean;
   /** [SO_DOMAIN, SO_TYPE, O_NONBLOCK set] of a socket fd. */
   socketInfo(fd: number): [domain: number, type: number, nonBlocking: boolean];
+  /** Worker threads: the fd of an owned Socket, closed if the Worker exits first. */
+  trackFd(fd: number): void;
+  untrackFd(fd: number): void;
   constants: Record<
     | 'POLLIN' | 'POLLPRI' | 'POLLOUT' | 'POLLERR' | 'POLLHUP' | 'POLLNVAL' | 'POLLRDHUP'
     | 'EPOLLIN' | 'EPOLLPRI' | 'EPOLLOUT' | 'EPOLLERR' | 'EPOLLHUP' | 'EPOLLRDHUP'

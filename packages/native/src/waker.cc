@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "selector.h"
 
@@ -150,11 +151,42 @@ Napi::Value SocketInfo(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// The fds a Worker's owned Sockets hold. A Worker's JavaScript objects are
+// never finalized when it exits, so without this its unclosed Sockets would
+// stay open for the life of the process, with no object left to close them.
+struct OwnedFds {
+  std::unordered_set<int> fds;
+};
+
+void CloseOwnedFds(void* arg) {
+  auto* owned = static_cast<OwnedFds*>(arg);
+  for (int fd : owned->fds) close(fd);
+  delete owned;
+}
+
+void TrackFd(const Napi::CallbackInfo& info) {
+  static_cast<OwnedFds*>(info.Data())->fds.insert(ArgInt(info, 0, "fd"));
+}
+
+void UntrackFd(const Napi::CallbackInfo& info) {
+  static_cast<OwnedFds*>(info.Data())->fds.erase(ArgInt(info, 0, "fd"));
+}
+
 }  // namespace
 
 void InitWaker(Napi::Env env, Napi::Object exports) {
   exports.Set("wake", Napi::Function::New(env, WakeFn));
   exports.Set("socketInfo", Napi::Function::New(env, SocketInfo));
+  auto* owned = new OwnedFds();
+  // Runs before the selectors' cleanup hook (hooks run in reverse order of
+  // registration): a select/poll waiter thread then sees NVAL, which is
+  // harmless, as the selector shuts it down right after.
+  if (napi_add_env_cleanup_hook(env, CloseOwnedFds, owned) != napi_ok) {
+    delete owned;
+    return;
+  }
+  exports.Set("trackFd", Napi::Function::New(env, TrackFd, "trackFd", owned));
+  exports.Set("untrackFd", Napi::Function::New(env, UntrackFd, "untrackFd", owned));
 }
 
 }  // namespace iomux::detail
