@@ -29,6 +29,7 @@ export {
   type SelectorKey,
   type WaitOptions,
 } from './selector.ts';
+export { capabilities, type BackendCapabilities } from './capabilities.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';

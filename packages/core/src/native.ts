@@ -6,6 +6,23 @@
  */
 import { createRequire } from 'node:module';
 
+/** What a native wait reports: an errno (0: fine) and whether its deadline passed. */
+export type WaitCallback = (errno: number, timedOut: boolean) => void;
+
+/** One backend's capability record, as the addon describes it. */
+export interface NativeCapabilities {
+  backend: 'select' | 'poll' | 'epoll';
+  maxFd: number;
+  edge: boolean;
+  exclusive: boolean;
+  nativeOneshot: boolean;
+  rdhupNeedsIn: boolean;
+  reportsHup: boolean;
+  reportsClosedFd: boolean;
+  pollableKernelFd: boolean;
+  syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
+}
+
 /** (fd, events) pairs are written into an Int32Array owned by JS. */
 export interface NativeSelector {
   add(fd: number, events: number): void;
@@ -14,8 +31,14 @@ export interface NativeSelector {
   /** Waits (timeoutMs < 0: forever) and returns how many pairs it wrote. */
   select(timeoutMs: number): number;
   setBuffer(buffer: Int32Array): void;
-  /** Calls `callback(errno)` once, on the JS thread, when something may be ready. */
-  arm(callback: (errno: number) => void): void;
+  /**
+   * Starts a wait until `timeoutMs` from now (< 0: forever): calls
+   * `callback(errno, timedOut)` once, on the JS thread, when something may be
+   * ready, the deadline passed, or the wait failed.
+   */
+  arm(callback: WaitCallback, timeoutMs: number): void;
+  /** Continues the current wait (same deadline) after a wake-up that found nothing. */
+  rearm(callback: WaitCallback): void;
   disarm(): void;
   close(): void;
   /** The cross-thread waker's id (created on first call). */
@@ -53,6 +76,7 @@ export interface NativeSocketApi {
 
 export interface NativeAddon {
   NativeSelector: new (backend: string) => NativeSelector;
+  capabilities: Record<'select' | 'poll' | 'epoll', NativeCapabilities>;
   setErrorFactory(
     factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
   ): void;

@@ -1,5 +1,6 @@
 import { abortError, codedError, invalidType, invalidValue, SystemError } from './errors.ts';
-import { Events, FD_SETSIZE, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
+import { capabilities, type BackendCapabilities } from './capabilities.ts';
+import { Events, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
@@ -116,8 +117,6 @@ class KeyMapView<T> implements ReadonlyMap<number, SelectorKey<T>> {
 interface PendingWait<T> {
   resolve(ready: Ready<T>[]): void;
   reject(err: unknown): void;
-  deadline: number; // performance.now() based; Infinity = forever
-  timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -129,6 +128,8 @@ interface PendingWait<T> {
 export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIterable<Ready<T>[]> {
   /** Which mechanism this selector uses. */
   readonly backend: BackendName;
+  /** What this selector's backend can do (the same record as {@link capabilities}). */
+  readonly capabilities: BackendCapabilities;
   readonly #native: NativeSelector;
   readonly #keys = new Map<number, SelectorKey<T>>();
   readonly #view: KeyMapView<T>;
@@ -141,6 +142,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
+    this.capabilities = capabilities(backend);
     this.#native = new native.NativeSelector(backend);
     this.#native.setBuffer(this.#buffer);
     this.#view = new KeyMapView(this.#keys, () => this.#checkOpen());
@@ -175,8 +177,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if (this.#keys.has(fd)) {
       throw codedError(Error, 'ERR_ALREADY_REGISTERED', `fd ${fd} is already registered`);
     }
-    if (this.backend === 'select' && fd >= FD_SETSIZE) {
-      throw codedError(RangeError, 'ERR_FD_SETSIZE', `fd ${fd} is out of range for select() (FD_SETSIZE is ${FD_SETSIZE})`);
+    if (fd > this.capabilities.maxFd) {
+      throw codedError(
+        RangeError,
+        'ERR_FD_SETSIZE',
+        `fd ${fd} is out of range for ${this.backend}() (FD_SETSIZE is ${this.capabilities.maxFd + 1})`,
+      );
     }
     const key: SelectorKey<T> = Object.freeze({ fileobj, fd, events: mask, data: data as T });
     // Bookkeeping first, system call second, roll back on failure.
@@ -269,22 +275,15 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       return Promise.reject(err);
     }
     return new Promise<Ready<T>[]>((resolve, reject) => {
-      const pending: PendingWait<T> = {
-        resolve,
-        reject,
-        deadline: timeout < 0 ? Infinity : performance.now() + timeout,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-      };
+      const pending: PendingWait<T> = { resolve, reject, signal, onAbort: undefined };
       this.#pending = pending;
       if (signal) {
         pending.onAbort = () => this.#finish(pending, abortError(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      if (timeout >= 0) this.#startTimer(pending);
+      // The deadline lives in the addon, next to the wait itself.
       try {
-        this.#native.arm(this.#onReady);
+        this.#native.arm(this.#onReady, timeout);
       } catch (err) {
         this.#finish(pending, err);
       }
@@ -356,52 +355,36 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   // -- internals ---------------------------------------------------------
 
-  readonly #onReady = (errno: number): void => {
+  readonly #onReady = (errno: number, timedOut: boolean): void => {
     const pending = this.#pending;
     if (!pending) return; // a late notification after the wait settled
     if (errno !== 0) {
-      this.#finish(pending, new SystemError(-errno, this.backend));
+      this.#finish(pending, new SystemError(-errno, this.capabilities.syscalls.wait));
       return;
     }
-    const ready = this.#collectNow(pending);
-    if (ready === null) return;
-    if (ready.length > 0 || this.#woken) {
+    let ready: Ready<T>[];
+    try {
+      ready = this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return;
+    }
+    if (ready.length > 0 || timedOut || this.#woken) {
       this.#finish(pending, null, ready);
     } else {
       // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
-      // meanwhile. Keep waiting.
-      this.#native.arm(this.#onReady);
+      // meanwhile. Keep waiting, towards the same deadline.
+      try {
+        this.#native.rearm(this.#onReady);
+      } catch (err) {
+        this.#finish(pending, err);
+      }
     }
   };
-
-  #startTimer(pending: PendingWait<T>): void {
-    const left = pending.deadline - performance.now();
-    pending.timer = setTimeout(() => {
-      if (this.#pending !== pending) return;
-      // Timers may fire a fraction of a millisecond early; never end early.
-      if (pending.deadline - performance.now() > 0) {
-        this.#startTimer(pending);
-        return;
-      }
-      const ready = this.#collectNow(pending);
-      if (ready !== null) this.#finish(pending, null, ready);
-    }, Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(left))));
-  }
-
-  // What is ready now (a zero-timeout select); a failure settles the wait.
-  #collectNow(pending: PendingWait<T>): Ready<T>[] | null {
-    try {
-      return this.select(0);
-    } catch (err) {
-      this.#finish(pending, err);
-      return null;
-    }
-  }
 
   #finish(pending: PendingWait<T>, err: unknown, ready: Ready<T>[] = []): void {
     if (this.#pending !== pending) return;
     this.#pending = null;
-    if (pending.timer !== undefined) clearTimeout(pending.timer);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     if (!this.#closed) this.#native.disarm();
     if (err !== null) pending.reject(err);
@@ -437,15 +420,16 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if ((mask & INTEREST_BITS) === 0) {
       throw invalidValue('events', 'must include an interest bit (IN, PRI, OUT or RDHUP)', events);
     }
-    if ((mask & Events.EDGE) !== 0 && this.backend !== 'epoll') {
+    const caps = this.capabilities;
+    if ((mask & Events.EDGE) !== 0 && !caps.edge) {
       throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);
     }
-    if ((mask & Events.EXCLUSIVE) !== 0) checkExclusive(this.backend, mask, events);
+    if ((mask & Events.EXCLUSIVE) !== 0) checkExclusive(caps, mask, events);
     // select's read set wakes for data as well as for a shutdown, so it cannot
     // wait for RDHUP alone: it would return at once, with nothing to report,
     // for as long as unread data sits on the socket.
-    if (this.backend === 'select' && (mask & Events.RDHUP) !== 0 && (mask & Events.IN) === 0) {
-      throw codedError(Error, 'ERR_UNSUPPORTED', 'The select backend can watch RDHUP only together with IN');
+    if (caps.rdhupNeedsIn && (mask & Events.RDHUP) !== 0 && (mask & Events.IN) === 0) {
+      throw codedError(Error, 'ERR_UNSUPPORTED', `The ${this.backend} backend can watch RDHUP only together with IN`);
     }
     return mask;
   }
@@ -482,9 +466,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 // EPOLLEXCLUSIVE: the kernel accepts it only at EPOLL_CTL_ADD and only with
 // IN, OUT and EDGE (EINVAL otherwise); refusing the other combinations here
 // names the reason, which a bare EINVAL from epoll_ctl would not.
-function checkExclusive(backend: BackendName, mask: number, events: number): void {
-  if (!exclusiveSupported(backend)) {
-    throw codedError(Error, 'ERR_UNSUPPORTED', `EXCLUSIVE is not supported by the ${backend} backend (epoll only)`);
+function checkExclusive(caps: BackendCapabilities, mask: number, events: number): void {
+  if (!caps.exclusive) {
+    throw codedError(Error, 'ERR_UNSUPPORTED', `EXCLUSIVE is not supported by the ${caps.backend} backend (epoll only)`);
   }
   const refused = mask & (Events.ONESHOT | Events.PRI | Events.RDHUP);
   if (refused !== 0) {
@@ -492,19 +476,14 @@ function checkExclusive(backend: BackendName, mask: number, events: number): voi
   }
 }
 
-// The one place that says which backend has EXCLUSIVE.
-function exclusiveSupported(backend: BackendName): boolean {
-  return backend === 'epoll';
-}
-
 // The fd the addon reports for the waker's eventfd (never a real fd).
 const WAKER_FD = -1;
 
-// setTimeout() takes at most 2**31 - 1 ms (and fires at once, with a warning,
-// beyond that); longer waits re-arm their timer until the deadline.
-const MAX_TIMER_MS = 0x7fffffff;
-
-/** Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. */
+/**
+ * Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. Only
+ * validated here; the addon converts them to a deadline and rounds them up,
+ * once, to the mechanism's resolution.
+ */
 function toNativeTimeout(timeoutMs: unknown): number {
   if (timeoutMs === undefined || timeoutMs === null) return -1;
   if (typeof timeoutMs !== 'number') throw invalidType('timeoutMs', 'of type number', timeoutMs);

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { isMainThread } from 'node:worker_threads';
 import { native, type NativeAddress } from './native.ts';
@@ -42,14 +43,14 @@ const fdRegistry = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-// The construct token: a Socket built with one wraps an existing fd instead
-// of creating a socket. The class is not exported, so only this module can
-// make one (accept(), socketPair(), Socket.fromFd()).
-class Adopt {
+// An fd this module already owns (from accept(), socketPair(), fromFd()),
+// handed to the constructor. The class is not exported, so no caller outside
+// this module can make one: `instanceof` is the proof of origin.
+class Adoption {
   constructor(
     readonly fd: number,
     readonly blocking: boolean,
-    readonly owned: boolean,
+    readonly owned: boolean = true,
   ) {}
 }
 
@@ -102,16 +103,16 @@ export class Socket {
    * @param type - `'stream'` (default) or `'dgram'`
    */
   constructor(family?: SocketFamily, type?: SocketType);
-  /** @internal Wraps an existing fd (see {@link Socket.fromFd}). */
-  constructor(family: SocketFamily, type: SocketType, adopt: Adopt);
-  constructor(family: SocketFamily = 'inet', type: SocketType = 'stream', adopt?: Adopt) {
+  /** @internal */
+  constructor(family: SocketFamily, type: SocketType, adopt: Adoption);
+  constructor(family: SocketFamily = 'inet', type: SocketType = 'stream', adopt?: Adoption) {
     if (typeof family !== 'string') throw invalidType('family', 'of type string', family);
     if (!Object.hasOwn(FAMILIES, family)) throw invalidValue('family', "must be 'inet', 'inet6' or 'unix'", family);
     if (typeof type !== 'string') throw invalidType('type', 'of type string', type);
     if (!Object.hasOwn(TYPES, type)) throw invalidValue('type', "must be 'stream' or 'dgram'", type);
     this.family = family;
     this.type = type;
-    if (adopt instanceof Adopt) {
+    if (adopt instanceof Adoption) {
       this.#fd = adopt.fd;
       this.#blocking = adopt.blocking;
       this.#owned = adopt.owned;
@@ -126,7 +127,7 @@ export class Socket {
 
   /** @internal Wraps an fd this module already owns. */
   static adopt(fd: number, family: SocketFamily, type: SocketType, blocking = true): Socket {
-    return new Socket(family, type, new Adopt(fd, blocking, true));
+    return new Socket(family, type, new Adoption(fd, blocking));
   }
 
   /**
@@ -158,7 +159,7 @@ export class Socket {
     if (family === undefined) throw invalidValue('fd', `is a socket of an unsupported family (${domain})`, fd);
     const kind = TYPE_OF.get(type);
     if (kind === undefined) throw invalidValue('fd', `is a socket of an unsupported type (${type})`, fd);
-    return new Socket(family, kind, new Adopt(fd, !nonBlocking, owned));
+    return new Socket(family, kind, new Adoption(fd, !nonBlocking, owned));
   }
 
   /**
@@ -334,7 +335,7 @@ export class Socket {
     while (off < bytes.length) {
       const n = sock.send(fd, off === 0 ? bytes : bytes.subarray(off));
       if (n === null) {
-        const err = new SystemError(-11, 'send', fd) as SystemError & { bytesSent: number };
+        const err = new SystemError(-osConstants.errno.EAGAIN, 'send', fd) as SystemError & { bytesSent: number };
         err.bytesSent = off;
         throw err;
       }

@@ -17,35 +17,42 @@
 #include <cstring>
 #include <thread>
 
-#include "selector.h"
 #include "waker.h"
 
 namespace iomux::detail {
 
 EnvData& GetEnvData(Napi::Env env) { return *env.GetInstanceData<EnvData>(); }
 
-void ThrowErrno(Napi::Env env, int err, const char* syscall, int fd) {
+void ThrowSystemError(Napi::Env env, int uv_err, const char* syscall, int fd, const char* hostname) {
   EnvData& data = GetEnvData(env);
   if (!data.error_factory.IsEmpty()) {
-    Napi::Value e = data.error_factory.Call(
-        {Napi::Number::New(env, -err), Napi::String::New(env, syscall),
-         fd >= 0 ? Napi::Number::New(env, fd) : env.Undefined()});
+    Napi::Value e = data.error_factory.Call({
+        Napi::Number::New(env, uv_err),
+        Napi::String::New(env, syscall),
+        fd >= 0 ? Napi::Number::New(env, fd) : env.Undefined(),
+        hostname != nullptr ? Napi::String::New(env, hostname) : env.Undefined(),
+    });
     throw Napi::Error(env, e);
   }
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + std::strerror(err));
-  e.Set("errno", Napi::Number::New(env, -err));
+  // Only before @iomux/core installed its factory (direct use of the addon).
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + uv_strerror(uv_err));
+  e.Set("code", Napi::String::New(env, uv_err_name(uv_err)));
+  e.Set("errno", Napi::Number::New(env, uv_err));
   e.Set("syscall", Napi::String::New(env, syscall));
+  if (fd >= 0) e.Set("fd", Napi::Number::New(env, fd));
+  if (hostname != nullptr) e.Set("hostname", Napi::String::New(env, hostname));
   throw e;
 }
 
-void ThrowTypeError(Napi::Env env, const char* code, const char* message) {
-  Napi::TypeError e = Napi::TypeError::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  throw e;
-}
-
-void ThrowRangeError(Napi::Env env, const char* code, const char* message) {
-  Napi::RangeError e = Napi::RangeError::New(env, message);
+void ThrowCoded(Napi::Env env, ErrorKind kind, const char* code, const char* message) {
+  Napi::Error e;
+  if (kind == ErrorKind::kTypeError) {
+    e = Napi::TypeError::New(env, message);
+  } else if (kind == ErrorKind::kRangeError) {
+    e = Napi::RangeError::New(env, message);
+  } else {
+    e = Napi::Error::New(env, message);
+  }
   e.Set("code", Napi::String::New(env, code));
   throw e;
 }
@@ -152,7 +159,7 @@ void Cleanup(void* arg) {
   EnvData* data = static_cast<EnvData*>(arg);
   data->tearing_down = true;
   auto live = data->live;  // Shutdown() erases from the set
-  for (SelectorCore* core : live) core->Shutdown();
+  for (EnvResource* r : live) r->Shutdown();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -9,28 +9,51 @@
 
 namespace iomux::detail {
 
-class SelectorCore;
+// Something that holds kernel objects, threads or libuv handles and must
+// release them when its environment exits (the cleanup hook calls Shutdown(),
+// before finalizers run). Implementations erase themselves from `live`.
+class EnvResource {
+ public:
+  virtual void Shutdown() = 0;
+
+ protected:
+  ~EnvResource() = default;
+};
 
 // Everything the addon keeps per Node.js environment (main thread or
 // Worker), so each Worker that loads the addon gets its own.
 struct EnvData {
-  Napi::FunctionReference error_factory;  // (errno, syscall, fd) => SystemError
-  std::unordered_set<SelectorCore*> live;  // closed by the cleanup hook
+  Napi::FunctionReference error_factory;  // (errno, syscall, fd, hostname) => SystemError
+  std::unordered_set<EnvResource*> live;  // shut down by the cleanup hook
   uv_loop_t* loop = nullptr;
   bool tearing_down = false;
 };
 
 EnvData& GetEnvData(Napi::Env env);
 
-// Throws the SystemError for errno `err` (positive) from `syscall`, with fd
-// when fd >= 0. The error object is built in TypeScript so that its message
-// and shape match Node's own system errors.
-[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, int fd = -1);
+// The one path for system errors: throws the SystemError for `uv_err` (a
+// negative errno, or a libuv resolver code) from `syscall`, with fd when
+// fd >= 0 and the host name for resolver errors. The error object is built
+// in TypeScript so that its message and shape match Node's own.
+[[noreturn]] void ThrowSystemError(Napi::Env env, int uv_err, const char* syscall, int fd = -1,
+                                   const char* hostname = nullptr);
+// The same for an errno value (positive), as system calls set it.
+[[noreturn]] inline void ThrowErrno(Napi::Env env, int err, const char* syscall, int fd = -1) {
+  ThrowSystemError(env, -err, syscall, fd);
+}
 
-// An argument error with a Node-style code (the TypeScript layer validates
-// first; these guard the native boundary against direct misuse).
-[[noreturn]] void ThrowTypeError(Napi::Env env, const char* code, const char* message);
-[[noreturn]] void ThrowRangeError(Napi::Env env, const char* code, const char* message);
+// The one path for ERR_* errors: an Error, TypeError or RangeError with a
+// Node-style code (the TypeScript layer validates first; these guard the
+// native boundary against direct misuse, and report states like a closed
+// selector).
+enum class ErrorKind { kError, kTypeError, kRangeError };
+[[noreturn]] void ThrowCoded(Napi::Env env, ErrorKind kind, const char* code, const char* message);
+[[noreturn]] inline void ThrowTypeError(Napi::Env env, const char* code, const char* message) {
+  ThrowCoded(env, ErrorKind::kTypeError, code, message);
+}
+[[noreturn]] inline void ThrowRangeError(Napi::Env env, const char* code, const char* message) {
+  ThrowCoded(env, ErrorKind::kRangeError, code, message);
+}
 
 int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name);
 

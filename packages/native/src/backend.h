@@ -1,11 +1,15 @@
 // The one internal interface every readiness mechanism implements.
 //
 // A backend translates between iomux's event bits (which equal Linux poll(2)
-// bits) and its mechanism's own structures. Bookkeeping that is the same for
-// every mechanism (the fd -> key map, argument checks, ERR_* errors) lives in
-// TypeScript; a backend only keeps what its system call needs.
+// bits) and its mechanism's own structures, and describes itself in one
+// capability record that every other layer reads (TypeScript included), so
+// no other file needs to know which mechanism it is talking to. Bookkeeping
+// that is the same for every mechanism (the fd -> key map, argument checks,
+// ERR_* errors) lives in TypeScript; a backend only keeps what its system
+// call needs.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -20,9 +24,9 @@ constexpr uint32_t kErr = 0x008;
 constexpr uint32_t kHup = 0x010;
 constexpr uint32_t kNval = 0x020;
 constexpr uint32_t kRdhup = 0x2000;
+constexpr uint32_t kExclusive = 0x10000000u;
 constexpr uint32_t kOneshot = 0x40000000u;
 constexpr uint32_t kEdge = 0x80000000u;
-constexpr uint32_t kExclusive = 0x10000000u;  // EPOLLEXCLUSIVE
 
 constexpr uint32_t kInterestBits = kIn | kPri | kOut | kRdhup;
 constexpr uint32_t kAlwaysReported = kErr | kHup | kNval;
@@ -33,70 +37,110 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
   return revents & ((interest & kInterestBits) | kAlwaysReported);
 }
 
-// A wait deadline on CLOCK_MONOTONIC. Kernel waits are not restarted after a
-// signal handler runs (even with SA_RESTART), so every backend retries EINTR
-// itself with the time that is left rather than the original timeout.
-class Deadline {
- public:
-  // timeout_ns < 0 means forever.
-  explicit Deadline(int64_t timeout_ns);
-  bool forever() const { return forever_; }
-  // Nanoseconds left (never negative); meaningless when forever().
-  int64_t RemainingNs() const;
-
- private:
-  bool forever_;
-  int64_t end_ns_ = 0;
+// What a mechanism can do, and what it calls its system calls. One constant
+// record per backend; TypeScript reads it once (native `capabilities`).
+struct Capabilities {
+  const char* name;
+  int max_fd;                // the highest fd Add() accepts
+  bool edge;                 // kEdge
+  bool exclusive;            // kExclusive
+  bool native_oneshot;       // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;       // RDHUP can only be watched together with IN
+  bool reports_hup;          // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;    // an fd closed while registered comes back as NVAL
+  bool pollable_kernel_fd;   // KernelFd() can be handed to libuv: wait() needs no thread
+  // The system call each operation's errors name; nullptr where the
+  // operation makes none (select and poll keep their sets in user space).
+  const char* wait_syscall;
+  const char* add_syscall;
+  const char* modify_syscall;
+  const char* remove_syscall;
 };
 
-// Round a wait up to the kernel's resolution, so a wait never ends early:
-// 0.2 ms must become 1 ms for poll(2), not 0 (which would not block at all).
-int ToKernelMs(const Deadline& d);  // -1 = forever
+extern const Capabilities kSelectCaps;
+extern const Capabilities kPollCaps;
+extern const Capabilities kEpollCaps;
+
+// A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
+// milliseconds. Kernel waits are not restarted after a signal handler runs
+// (even with SA_RESTART), so every backend retries EINTR itself with the time
+// that is left rather than the original timeout. A zero timeout never reads
+// the clock.
+class Deadline {
+ public:
+  // The one conversion from the API's milliseconds: < 0 (or NaN, or beyond
+  // ~290 years, where nanoseconds overflow) waits forever; 0 does not wait.
+  static Deadline FromMs(double ms);
+  static Deadline Forever() { return Deadline(kForever, 0); }
+  static Deadline Now() { return Deadline(kNow, 0); }
+
+  bool forever() const { return kind_ == kForever; }
+  // True once no time is left (always, for a zero timeout).
+  bool Expired() const;
+  // The time left in whole units of `unit_ns`, rounded up so that a wait
+  // never ends early (0.2 ms must become 1 ms for poll(2), not 0, which
+  // would not block at all); capped at `cap`. The one rounding of a timeout.
+  // Meaningless when forever().
+  int64_t RemainingCeil(int64_t unit_ns, int64_t cap) const;
+
+ private:
+  enum Kind { kForever, kNow, kAt };
+  Deadline(Kind kind, int64_t end_ns) : kind_(kind), end_ns_(end_ns) {}
+  int64_t RemainingNs() const;
+  Kind kind_;
+  int64_t end_ns_;
+};
+
+// The deadline as poll(2) and epoll_wait(2) take it: -1 = forever.
+int ToKernelMs(const Deadline& d);
+
+// What a blocking wait on another thread ended with.
+enum class BlockResult { kReady, kWoken, kTimedOut };
 
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual const char* Name() const = 0;
+  virtual const Capabilities& Caps() const = 0;
 
   // Each returns 0 or an errno value. events holds interest bits plus the
-  // ONESHOT/EDGE modifiers, already validated by the caller.
+  // modifiers, already validated by the caller against Caps().
   virtual int Add(int fd, uint32_t events) = 0;
   virtual int Modify(int fd, uint32_t events) = 0;
   virtual int Remove(int fd) = 0;
 
-  // Waits up to timeout_ns (< 0: forever) and writes up to `cap` (fd, events)
-  // pairs into `out`. Returns the number of pairs, or -errno. The caller
-  // guarantees cap >= the number of registered fds, so one kernel call
-  // suffices and no fd is reported twice.
-  virtual int Wait(int64_t timeout_ns, int32_t* out, int cap) = 0;
+  // Waits until `deadline` and writes up to `cap` (fd, events) pairs into
+  // `out`. Returns the number of pairs, or -errno. The caller guarantees cap
+  // >= the number of registered fds, so one kernel call suffices and no fd
+  // is reported twice.
+  virtual int Wait(const Deadline& deadline, int32_t* out, int cap) = 0;
 
   // The kernel object's fd (the epoll fd), or -1 when there is none.
   virtual int KernelFd() const { return -1; }
 
-  // For a wait on another thread (select and poll cannot be watched by
-  // libuv): block until a registered fd may be ready (returns 1), or until
-  // wake_fd is readable (returns 0). Returns -errno on failure. Works on a
-  // snapshot of the interest set taken under mu(), so the JS thread may
+  // For a wait on another thread (when !Caps().pollable_kernel_fd): block
+  // until a registered fd may be ready, until wake_fd is readable, or until
+  // the deadline. Sets *err (an errno) and returns kReady on failure. Works
+  // on a snapshot of the interest set taken under mu_, so the JS thread may
   // change registrations meanwhile (and then writes to wake_fd).
-  virtual int BlockUntilReady(int wake_fd) {
+  virtual BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) {
     (void)wake_fd;
-    return -1;
+    (void)deadline;
+    *err = ENOSYS;
+    return BlockResult::kReady;
   }
 
   // The cross-thread waker's eventfd (waker.h), or -1 to forget it. Wait()
   // and BlockUntilReady() watch it with the registered fds; when it fired,
   // Wait() drains it and reports the pair (-1, IN). Returns 0 or an errno.
+  // The caller keeps the eventfd at or below Caps().max_fd.
   virtual int SetWaker(int fd) {
     std::lock_guard<std::mutex> lock(mu_);
     waker_fd_ = fd;
     return 0;
   }
-  // The waker's eventfd must be numbered below this (select: FD_SETSIZE).
-  virtual int WakerFdLimit() const { return INT32_MAX; }
-
-  std::mutex& mu() { return mu_; }
 
  protected:
+  // Guards the interest set between the JS thread and a waiter thread.
   std::mutex mu_;
   int waker_fd_ = -1;
 };

@@ -1,13 +1,38 @@
-// Shared helpers for the backends: the deadline clock and the one place
-// timeouts are rounded to the kernel's resolution.
+// Shared pieces of the backends: the capability records, the deadline clock
+// and the one place a timeout is converted and rounded.
 #include <fcntl.h>
+#include <sys/select.h>
 #include <time.h>
 
 #include <cerrno>
+#include <climits>
+#include <cmath>
 
 #include "backend.h"
 
 namespace iomux::detail {
+
+const Capabilities kSelectCaps = {
+    "select", FD_SETSIZE - 1,
+    /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
+    /*reports_hup=*/false, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
+    // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
+    "select", "fcntl", nullptr, nullptr,
+};
+
+const Capabilities kPollCaps = {
+    "poll", INT_MAX,
+    /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
+    "poll", "fcntl", nullptr, nullptr,
+};
+
+const Capabilities kEpollCaps = {
+    "epoll", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
+    "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
+};
 
 namespace {
 int64_t NowNs() {
@@ -17,20 +42,30 @@ int64_t NowNs() {
 }
 }  // namespace
 
-Deadline::Deadline(int64_t timeout_ns) : forever_(timeout_ns < 0) {
-  if (!forever_) end_ns_ = NowNs() + timeout_ns;
+Deadline Deadline::FromMs(double ms) {
+  if (!(ms >= 0) || ms > 9.2e12) return Forever();  // NaN and negatives too
+  if (ms == 0) return Now();
+  // Round up to a whole nanosecond: a fraction of one must still wait.
+  return Deadline(kAt, NowNs() + static_cast<int64_t>(std::ceil(ms * 1e6)));
 }
 
 int64_t Deadline::RemainingNs() const {
+  if (kind_ != kAt) return 0;
   int64_t left = end_ns_ - NowNs();
   return left > 0 ? left : 0;
 }
 
+bool Deadline::Expired() const { return kind_ == kNow || (kind_ == kAt && RemainingNs() == 0); }
+
+int64_t Deadline::RemainingCeil(int64_t unit_ns, int64_t cap) const {
+  int64_t left = RemainingNs();
+  int64_t units = left / unit_ns + (left % unit_ns != 0 ? 1 : 0);
+  return units > cap ? cap : units;
+}
+
 int ToKernelMs(const Deadline& d) {
   if (d.forever()) return -1;
-  int64_t ns = d.RemainingNs();
-  int64_t ms = (ns + 999999) / 1000000;  // round up: never wake early
-  return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
+  return static_cast<int>(d.RemainingCeil(1000000, INT_MAX));
 }
 
 bool FdIsOpen(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }

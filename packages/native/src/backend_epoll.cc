@@ -31,7 +31,7 @@ class EpollBackend final : public Backend {
   explicit EpollBackend(int epfd) : epfd_(epfd) {}
   ~EpollBackend() override { close(epfd_); }
 
-  const char* Name() const override { return "epoll"; }
+  const Capabilities& Caps() const override { return kEpollCaps; }
   int KernelFd() const override { return epfd_; }
 
   int Add(int fd, uint32_t events) override {
@@ -66,15 +66,14 @@ class EpollBackend final : public Backend {
     return 0;
   }
 
-  int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
+  int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     if (cap < 1) cap = 1;
-    if (events_.size() < static_cast<size_t>(cap)) events_.resize(cap);
-    Deadline deadline(timeout_ns);
+    if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
     int r;
     for (;;) {
       r = epoll_wait(epfd_, events_.data(), cap, ToKernelMs(deadline));
       if (r > 0) break;
-      if (r == 0 && (deadline.forever() || deadline.RemainingNs() == 0)) return 0;
+      if (r == 0 && (deadline.forever() || deadline.Expired())) return 0;
       if (r < 0 && errno != EINTR) return -errno;
     }
     int n = 0;

@@ -22,7 +22,7 @@ short ToPoll(uint32_t events) { return static_cast<short>(events & kInterestBits
 
 class PollBackend final : public Backend {
  public:
-  const char* Name() const override { return "poll"; }
+  const Capabilities& Caps() const override { return kPollCaps; }
 
   int Add(int fd, uint32_t events) override {
     if (!FdIsOpen(fd)) return EBADF;
@@ -60,11 +60,10 @@ class PollBackend final : public Backend {
     return 0;
   }
 
-  int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
+  int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     // Held across the call: only the JS thread waits here, and the waiter
     // thread merely snapshots under the same lock.
     std::lock_guard<std::mutex> lock(mu_);
-    Deadline deadline(timeout_ns);
     // The waker rides at the end of the array for this one call (the lock
     // keeps the waiter thread's snapshot from seeing it).
     bool waker = waker_fd_ >= 0;
@@ -72,7 +71,7 @@ class PollBackend final : public Backend {
     int r;
     for (;;) {
       r = poll(fds_.data(), fds_.size(), ToKernelMs(deadline));
-      if (r > 0 || (r == 0 && (deadline.forever() || deadline.RemainingNs() == 0))) break;
+      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;
       if (r < 0 && errno != EINTR) {
         int err = errno;
         if (waker) fds_.pop_back();
@@ -105,7 +104,7 @@ class PollBackend final : public Backend {
     return n;
   }
 
-  int BlockUntilReady(int wake_fd) override {
+  BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       snapshot_.assign(fds_.begin(), fds_.end());
@@ -113,12 +112,17 @@ class PollBackend final : public Backend {
     }
     snapshot_.push_back(pollfd{wake_fd, POLLIN, 0});
     int r;
-    do {
-      r = poll(snapshot_.data(), snapshot_.size(), -1);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) return -errno;
+    for (;;) {
+      r = poll(snapshot_.data(), snapshot_.size(), ToKernelMs(deadline));
+      if (r > 0) break;
+      if (r == 0 && (deadline.forever() || deadline.Expired())) return BlockResult::kTimedOut;
+      if (r < 0 && errno != EINTR) {
+        *err = errno;
+        return BlockResult::kReady;
+      }
+    }
     // Ready unless the waker is the only fd with news.
-    return (snapshot_.back().revents != 0 && r == 1) ? 0 : 1;
+    return (snapshot_.back().revents != 0 && r == 1) ? BlockResult::kWoken : BlockResult::kReady;
   }
 
  private:

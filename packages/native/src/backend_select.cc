@@ -16,6 +16,7 @@
 #include <sys/select.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "backend.h"
@@ -63,9 +64,13 @@ uint32_t Revents(const Sets& s, int fd, uint32_t interest) {
   return ev;
 }
 
-timeval ToTimeval(const Deadline& d) {
-  int64_t us = (d.RemainingNs() + 999) / 1000;  // round up: never wake early
-  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+// The deadline as select(2) takes it: nullptr = forever; microseconds,
+// rounded up by the one rounding helper.
+timeval* ToTimeval(const Deadline& d, timeval* tv) {
+  if (d.forever()) return nullptr;
+  int64_t us = d.RemainingCeil(1000, INT64_MAX);
+  *tv = timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+  return tv;
 }
 
 class SelectBackend final : public Backend {
@@ -76,8 +81,7 @@ class SelectBackend final : public Backend {
     std::memset(registered_, 0, sizeof registered_);
   }
 
-  const char* Name() const override { return "select"; }
-  int WakerFdLimit() const override { return FD_SETSIZE; }
+  const Capabilities& Caps() const override { return kSelectCaps; }
 
   int Add(int fd, uint32_t events) override {
     if (fd < 0 || fd >= FD_SETSIZE) return EINVAL;  // callers check first; never FD_SET it
@@ -109,27 +113,24 @@ class SelectBackend final : public Backend {
     return 0;
   }
 
-  int Wait(int64_t timeout_ns, int32_t* out, int cap) override {
+  int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Deadline deadline(timeout_ns);
     int n = 0;
     // Closed fds are reported as NVAL (as poll does) instead of failing the
     // whole call: select(2) says only "EBADF" and not which fd it was.
     bool excluded_closed = false;
     Sets armed = master_;
-    // WakerFdLimit() keeps the waker's eventfd below FD_SETSIZE.
+    // The waker's eventfd is kept at or below Caps().max_fd (< FD_SETSIZE).
     if (waker_fd_ >= 0) FD_SET(waker_fd_, &armed.read);
     int nfds = (maxfd_ > waker_fd_ ? maxfd_ : waker_fd_) + 1;
     for (;;) {
       scratch_ = armed;
-      timeval tv;
-      if (!deadline.forever()) tv = ToTimeval(deadline);
-      if (excluded_closed) tv = timeval{0, 0};  // we have results already
-      int r = select(nfds, &scratch_.read, &scratch_.write, &scratch_.except,
-                     deadline.forever() && !excluded_closed ? nullptr : &tv);
+      timeval tv{0, 0};  // once closed fds were found, there are results already: don't block
+      timeval* wait = excluded_closed ? &tv : ToTimeval(deadline, &tv);
+      int r = select(nfds, &scratch_.read, &scratch_.write, &scratch_.except, wait);
       if (r > 0) break;
       if (r == 0) {
-        if (excluded_closed || deadline.RemainingNs() == 0) return n;
+        if (excluded_closed || deadline.Expired()) return n;
         continue;  // woke before our clock says the time is up
       }
       if (errno == EINTR) continue;
@@ -164,27 +165,38 @@ class SelectBackend final : public Backend {
     return n;
   }
 
-  int BlockUntilReady(int wake_fd) override {
-    if (wake_fd >= FD_SETSIZE) return -EINVAL;
+  BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) override {
+    if (wake_fd >= FD_SETSIZE) {
+      *err = EINVAL;
+      return BlockResult::kReady;
+    }
     int nfds;
+    Sets armed;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      block_ = master_;
+      armed = master_;
       nfds = (maxfd_ > wake_fd ? maxfd_ : wake_fd) + 1;
       if (waker_fd_ >= 0) {
-        FD_SET(waker_fd_, &block_.read);
+        FD_SET(waker_fd_, &armed.read);
         if (waker_fd_ >= nfds) nfds = waker_fd_ + 1;
       }
     }
-    FD_SET(wake_fd, &block_.read);
+    FD_SET(wake_fd, &armed.read);
     int r;
-    do {
-      r = select(nfds, &block_.read, &block_.write, &block_.except, nullptr);
-    } while (r < 0 && errno == EINTR);
-    // EBADF (a registered fd was closed) is news for the JS thread, whose
-    // Wait() turns it into NVAL.
-    if (r < 0) return errno == EBADF ? 1 : -errno;
-    return (FD_ISSET(wake_fd, &block_.read) && r == 1) ? 0 : 1;
+    for (;;) {
+      block_ = armed;
+      timeval tv;
+      r = select(nfds, &block_.read, &block_.write, &block_.except, ToTimeval(deadline, &tv));
+      if (r > 0) break;
+      if (r == 0 && deadline.Expired()) return BlockResult::kTimedOut;
+      if (r < 0 && errno != EINTR) {
+        // EBADF (a registered fd was closed) is news for the JS thread, whose
+        // Wait() turns it into NVAL.
+        if (errno != EBADF) *err = errno;
+        return BlockResult::kReady;
+      }
+    }
+    return (FD_ISSET(wake_fd, &block_.read) && r == 1) ? BlockResult::kWoken : BlockResult::kReady;
   }
 
  private:

@@ -2,11 +2,7 @@
 // Init(); TypeScript (packages/core/src/native.ts) types each of them.
 #include "selector.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cmath>
 
 namespace iomux::detail {
 
@@ -19,159 +15,62 @@ SelectorCore::SelectorCore(EnvData* env, std::unique_ptr<Backend> backend)
 
 SelectorCore::~SelectorCore() { Shutdown(); }
 
-int SelectorCore::Arm(Napi::Env env, Napi::Function callback) {
+int SelectorCore::Arm(Napi::Env env, Napi::Function callback, const Deadline& deadline) {
+  deadline_ = deadline;
+  return Rearm(env, callback);
+}
+
+int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
   if (closed()) return EBADF;
-  callback_ = Napi::Persistent(callback);
+  if (!waiter_) {
+    int err = 0;
+    waiter_ = MakeWaiter(env_->loop, backend_.get(), OnDone, this, &err);
+    if (!waiter_) return err;
+  }
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
-  int kfd = backend_->KernelFd();
-  if (kfd >= 0) {
-    if (poll_ == nullptr) {
-      poll_ = new uv_poll_t;
-      int r = uv_poll_init(env_->loop, poll_, kfd);
-      if (r != 0) {
-        delete poll_;
-        poll_ = nullptr;
-        return -r;
-      }
-      poll_->data = this;
-    }
-    int r = uv_poll_start(poll_, UV_READABLE, OnPoll);
-    return r == 0 ? 0 : -r;
-  }
-  if (async_ == nullptr) {
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) return errno;
-    async_ = new uv_async_t;
-    uv_async_init(env_->loop, async_, OnAsync);
-    async_->data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-    thread_ = std::thread(&SelectorCore::ThreadMain, this);
-  }
-  {
-    std::lock_guard<std::mutex> lock(wmu_);
-    armed_ = true;
-  }
-  cv_.notify_one();
-  // A pending wait keeps the process alive, like a pending timer.
-  uv_ref(reinterpret_cast<uv_handle_t*>(async_));
-  return 0;
+  callback_ = Napi::Persistent(callback);
+  int err = waiter_->Start(deadline_);
+  if (err) callback_.Reset();
+  return err;
 }
 
 void SelectorCore::Disarm() {
   callback_.Reset();
-  if (poll_ != nullptr) uv_poll_stop(poll_);
-  if (async_ != nullptr) {
-    {
-      std::lock_guard<std::mutex> lock(wmu_);
-      armed_ = false;
-    }
-    Wake();
-    uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  }
+  if (waiter_) waiter_->Stop();
 }
 
 void SelectorCore::Changed() {
-  if (async_ == nullptr) return;
-  std::lock_guard<std::mutex> lock(wmu_);
-  if (armed_) Wake();
+  if (waiter_) waiter_->Changed();
 }
 
-void SelectorCore::Wake() {
-  uint64_t one = 1;
-  // EAGAIN means the counter is already non-zero: the thread will wake.
-  ssize_t r;
-  do {
-    r = write(wake_fd_, &one, sizeof one);
-  } while (r < 0 && errno == EINTR);
-}
-
-void SelectorCore::ThreadMain() {
-  std::unique_lock<std::mutex> lock(wmu_);
-  for (;;) {
-    cv_.wait(lock, [this] { return armed_ || stopping_; });
-    if (stopping_) return;
-    lock.unlock();
-    int r = backend_->BlockUntilReady(wake_fd_);
-    uint64_t drained;
-    while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
-    }
-    lock.lock();
-    if (stopping_) return;
-    // r == 0: woken by a registration change (or a disarm); loop to take a
-    // fresh snapshot if still armed.
-    if (armed_ && r != 0) {
-      armed_ = false;
-      thread_result_ = r < 0 ? -r : 0;
-      uv_async_send(async_);
-    }
-  }
-}
-
-void SelectorCore::OnPoll(uv_poll_t* handle, int status, int) {
-  auto* self = static_cast<SelectorCore*>(handle->data);
-  uv_poll_stop(handle);
-  self->Fire(status < 0 ? -status : 0);
-}
-
-void SelectorCore::OnAsync(uv_async_t* handle) {
-  auto* self = static_cast<SelectorCore*>(handle->data);
-  int err;
-  {
-    std::lock_guard<std::mutex> lock(self->wmu_);
-    err = self->thread_result_;
-    self->thread_result_ = 0;
-  }
-  uv_unref(reinterpret_cast<uv_handle_t*>(handle));
-  self->Fire(err);
-}
-
-void SelectorCore::Fire(int err) {
-  if (env_->tearing_down || callback_.IsEmpty()) return;
+void SelectorCore::OnDone(void* ctx, int err, bool timed_out) {
+  auto* self = static_cast<SelectorCore*>(ctx);
+  if (self->env_->tearing_down || self->callback_.IsEmpty()) return;
   // The callback is held only while a wait is armed: a persistent reference
   // to it (and through it to the JS selector) would keep an unclosed selector
   // from ever being collected. The callback may re-arm, which sets it again.
-  Napi::FunctionReference callback = std::move(callback_);
+  Napi::FunctionReference callback = std::move(self->callback_);
   Napi::Env env = callback.Env();
   Napi::HandleScope scope(env);
   // MakeCallback, not Call: it drains the microtask queue afterwards, so the
   // promise that wait() returned settles before libuv moves on.
-  firing_ = true;
-  callback.MakeCallback(env.Global(), {Napi::Number::New(env, err)}, *async_context_);
-  firing_ = false;
-  if (closed()) async_context_.reset();  // close() ran inside the callback
+  self->firing_ = true;
+  callback.MakeCallback(env.Global(), {Napi::Number::New(env, err), Napi::Boolean::New(env, timed_out)},
+                        *self->async_context_);
+  self->firing_ = false;
+  if (self->closed()) self->async_context_.reset();  // close() ran inside the callback
 }
 
 void SelectorCore::Shutdown() {
   if (closed()) return;
-  if (thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(wmu_);
-      stopping_ = true;
-    }
-    cv_.notify_one();
-    Wake();
-    thread_.join();
-  }
-  if (async_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(async_), [](uv_handle_t* h) {
-      delete reinterpret_cast<uv_async_t*>(h);
-    });
-    async_ = nullptr;
-  }
-  if (poll_ != nullptr) {
-    // Stops libuv watching the epoll fd before the backend closes it below.
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) {
-      delete reinterpret_cast<uv_poll_t*>(h);
-    });
-    poll_ = nullptr;
-  }
-  if (wake_fd_ >= 0) close(wake_fd_);
-  wake_fd_ = -1;
+  // The waiter first: it joins its thread (which reads the backend) and stops
+  // libuv watching the epoll fd before the backend closes it.
+  waiter_.reset();
   DestroyWakerOf();
   backend_.reset();
   env_->live.erase(this);
   callback_.Reset();
-  if (!firing_) async_context_.reset();  // else Fire() drops it once the callback returns
+  if (!firing_) async_context_.reset();  // else OnDone() drops it once the callback returns
 }
 
 // ---------------------------------------------------------------- wrapper
@@ -189,6 +88,7 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
                            InstanceMethod<&NativeSelector::Select>("select"),
                            InstanceMethod<&NativeSelector::SetBuffer>("setBuffer"),
                            InstanceMethod<&NativeSelector::Arm>("arm"),
+                           InstanceMethod<&NativeSelector::Rearm>("rearm"),
                            InstanceMethod<&NativeSelector::Disarm>("disarm"),
                            InstanceMethod<&NativeSelector::Close>("close"),
                            InstanceMethod<&NativeSelector::Waker>("waker"),
@@ -210,18 +110,23 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     } else {
       ThrowTypeError(env, "ERR_INVALID_ARG_VALUE", "unknown backend");
     }
-    if (!b) ThrowErrno(env, err, name == "epoll" ? "epoll_create1" : "selector");
+    // Only epoll creates a kernel object; select and poll cannot fail here.
+    if (!b) ThrowErrno(env, err, "epoll_create1");
     core_ = std::make_unique<SelectorCore>(&GetEnvData(env), std::move(b));
   }
 
  private:
   Backend* Live(Napi::Env env) {
-    if (core_->closed()) {
-      Napi::Error e = Napi::Error::New(env, "the selector is closed");
-      e.Set("code", Napi::String::New(env, "ERR_SELECTOR_CLOSED"));
-      throw e;
-    }
+    if (core_->closed()) ThrowCoded(env, ErrorKind::kError, "ERR_SELECTOR_CLOSED", "The selector is closed");
     return core_->backend();
+  }
+
+  // An operation's failure, named by the backend's capability record. Where
+  // the operation makes no system call (select and poll keep their sets in
+  // user space), the only failure is an fd the backend does not know.
+  [[noreturn]] static void ThrowOpError(Napi::Env env, int err, const char* syscall, int fd) {
+    if (syscall == nullptr) ThrowCoded(env, ErrorKind::kError, "ERR_NOT_REGISTERED", "The fd is not registered");
+    ThrowErrno(env, err, syscall, fd);
   }
 
   static uint32_t Events(const Napi::CallbackInfo& info) {
@@ -237,7 +142,7 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     // ERR_FD_SETSIZE is raised in TypeScript; the select backend itself also
     // refuses such an fd (EINVAL) before any FD_SET.
     int err = b->Add(fd, events);
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "fcntl", fd);
+    if (err) ThrowOpError(info.Env(), err, b->Caps().add_syscall, fd);
     core_->Changed();
   }
 
@@ -245,7 +150,7 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     Backend* b = Live(info.Env());
     int fd = ArgInt(info, 0, "fd");
     int err = b->Modify(fd, Events(info));
-    if (err) ThrowErrno(info.Env(), err, b->KernelFd() >= 0 ? "epoll_ctl" : "modify", fd);
+    if (err) ThrowOpError(info.Env(), err, b->Caps().modify_syscall, fd);
     core_->Changed();
   }
 
@@ -256,19 +161,14 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     // After the fd was closed, epoll has already forgotten it (EBADF), or the
     // number now names another file it never saw (ENOENT): either way the
     // registration is gone, which is what the caller asked for.
-    if (err && err != EBADF && err != ENOENT) ThrowErrno(info.Env(), err, "epoll_ctl", fd);
+    if (err && err != EBADF && err != ENOENT) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);
     core_->Changed();
   }
 
   Napi::Value Select(const Napi::CallbackInfo& info) {
     Backend* b = Live(info.Env());
-    double ms;
-    if (napi_get_value_double(info.Env(), info[0], &ms) != napi_ok) ms = -1;
-    // Negative: forever (JS passes -1 for null). Beyond ~290 years the
-    // nanoseconds would overflow int64: that is forever too.
-    int64_t ns = (ms < 0 || ms > 9.2e12) ? -1 : static_cast<int64_t>(std::ceil(ms * 1e6));
-    int n = b->Wait(ns, buffer_, capacity_);
-    if (n < 0) ThrowErrno(info.Env(), -n, b->Name());
+    int n = b->Wait(TimeoutArg(info, 0), buffer_, capacity_);
+    if (n < 0) ThrowErrno(info.Env(), -n, b->Caps().wait_syscall);
     return Napi::Number::New(info.Env(), n);
   }
 
@@ -284,12 +184,34 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     capacity_ = static_cast<int>(a.ElementLength() / 2);
   }
 
+  // arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
+  // with the same deadline, after a wake-up that found nothing ready.
   void Arm(const Napi::CallbackInfo& info) {
     Live(info.Env());
-    if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    int err = core_->Arm(info.Env(), info[0].As<Napi::Function>());
-    if (err) ThrowErrno(info.Env(), err, "uv_poll_start");
+    int err = core_->Arm(info.Env(), CallbackArg(info), TimeoutArg(info, 1));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall());
   }
+
+  void Rearm(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    int err = core_->Rearm(info.Env(), CallbackArg(info));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall());
+  }
+
+  static Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
+    if (!info[0].IsFunction()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "callback must be a function");
+    return info[0].As<Napi::Function>();
+  }
+
+  // Milliseconds as TypeScript validated them; anything else (null, a
+  // negative number) waits forever.
+  static Deadline TimeoutArg(const Napi::CallbackInfo& info, size_t i) {
+    double ms;
+    if (napi_get_value_double(info.Env(), info[i], &ms) != napi_ok) return Deadline::Forever();
+    return Deadline::FromMs(ms);
+  }
+
+  const char* WaiterSyscall() { return core_->backend()->Caps().pollable_kernel_fd ? "uv_poll_start" : "eventfd"; }
 
   void Disarm(const Napi::CallbackInfo&) {
     if (!core_->closed()) core_->Disarm();
@@ -301,7 +223,7 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
     Live(info.Env());
     uint64_t id = 0;
     int err = core_->EnsureWaker(&id);
-    if (err == EMFILE && core_->backend()->WakerFdLimit() < INT32_MAX) {
+    if (err == EMFILE && core_->backend()->Caps().max_fd < INT32_MAX) {
       ThrowRangeError(info.Env(), "ERR_FD_SETSIZE", "no free fd below FD_SETSIZE for the select backend's waker");
     }
     if (err) ThrowErrno(info.Env(), err, "eventfd");
@@ -318,10 +240,34 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
   int capacity_ = 0;
 };
 
+Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
+  Napi::Object o = Napi::Object::New(env);
+  auto name = [&](const char* s) -> Napi::Value { return s ? Napi::String::New(env, s) : env.Null(); };
+  o.Set("backend", c.name);
+  o.Set("maxFd", c.max_fd);
+  o.Set("edge", c.edge);
+  o.Set("exclusive", c.exclusive);
+  o.Set("nativeOneshot", c.native_oneshot);
+  o.Set("rdhupNeedsIn", c.rdhup_needs_in);
+  o.Set("reportsHup", c.reports_hup);
+  o.Set("reportsClosedFd", c.reports_closed_fd);
+  o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  Napi::Object sys = Napi::Object::New(env);
+  sys.Set("wait", name(c.wait_syscall));
+  sys.Set("add", name(c.add_syscall));
+  sys.Set("modify", name(c.modify_syscall));
+  sys.Set("remove", name(c.remove_syscall));
+  o.Set("syscalls", sys);
+  return o;
+}
+
 }  // namespace
 
 void InitSelector(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSelector", NativeSelector::Define(env));
+  Napi::Object caps = Napi::Object::New(env);
+  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &kEpollCaps}) caps.Set(c->name, CapabilitiesObject(env, *c));
+  exports.Set("capabilities", caps);
 }
 
 }  // namespace iomux::detail

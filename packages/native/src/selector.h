@@ -1,26 +1,16 @@
-// The N-API face of a selector, and the machinery behind wait().
+// The native side of one selector: its backend and the machinery behind
+// wait(). The JS-facing wrapper (selector.cc) holds one of these.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "addon.h"
 #include "backend.h"
+#include "waiter.h"
 
 namespace iomux::detail {
 
-// Owns a backend and whatever wait() needs to watch it without blocking the
-// JS thread:
-//  - epoll: one uv_poll_t on the epoll fd. libuv's own epoll then nests ours;
-//    when it fires, JS collects the events with a zero-timeout select(). The
-//    user's fds are never handed to libuv (libuv allows one watcher per fd).
-//  - select, poll: a dedicated thread blocks in the real select(2)/poll(2) on
-//    a snapshot of the interest set plus an eventfd waker, then tells the JS
-//    thread through a uv_async_t. It does not wait again until JS re-arms it,
-//    so a level-triggered fd cannot make it spin.
-class SelectorCore {
+class SelectorCore final : public EnvResource {
  public:
   SelectorCore(EnvData* env, std::unique_ptr<Backend> backend);
   ~SelectorCore();
@@ -28,41 +18,32 @@ class SelectorCore {
   Backend* backend() { return backend_.get(); }
   bool closed() const { return backend_ == nullptr; }
 
-  // Arms the watcher; `callback(errno)` is called on the JS thread once
-  // something may be ready (errno 0) or the wait failed. Returns 0 or errno.
-  int Arm(Napi::Env env, Napi::Function callback);
+  // Arms a wait until `deadline`: `callback(errno, timedOut)` is called on
+  // the JS thread once something may be ready (errno 0), the deadline passed
+  // (timedOut), or the wait failed. Rearm() continues the current wait, with
+  // the same deadline, after a wake-up that found nothing. Return 0 or errno.
+  int Arm(Napi::Env env, Napi::Function callback, const Deadline& deadline);
+  int Rearm(Napi::Env env, Napi::Function callback);
   void Disarm();
   // A registration changed: a pending threaded wait re-snapshots.
   void Changed();
   // Releases everything; idempotent. Safe from the environment cleanup hook.
-  void Shutdown();
+  void Shutdown() override;
   // The cross-thread waker's id, creating the waker on first use (waker.cc).
-  // Returns 0 or an errno (EMFILE: select found no free fd below FD_SETSIZE).
+  // Returns 0 or an errno (EMFILE: no free fd at or below Caps().max_fd).
   int EnsureWaker(uint64_t* id);
 
  private:
-  static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnAsync(uv_async_t* handle);
-  void Fire(int err);
-  void ThreadMain();
-  void Wake();
+  static void OnDone(void* ctx, int err, bool timed_out);
   void DestroyWakerOf();
 
   EnvData* env_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Waiter> waiter_;  // made on the first wait
+  Deadline deadline_ = Deadline::Forever();
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
-
-  uv_poll_t* poll_ = nullptr;    // epoll backend
-  uv_async_t* async_ = nullptr;  // threaded backends
-  int wake_fd_ = -1;
-  std::thread thread_;
-  std::mutex wmu_;
-  std::condition_variable cv_;
-  bool armed_ = false;
-  bool stopping_ = false;
-  int thread_result_ = 0;
-  bool firing_ = false;  // inside Fire(): the async context is in use
+  bool firing_ = false;  // inside OnDone(): the async context is in use
   uint64_t waker_id_ = 0;  // 0: no cross-thread waker yet
 };
 

@@ -24,6 +24,25 @@ namespace {
 
 bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+// Runs a system call until it is not interrupted by a signal (the one EINTR
+// loop of this file; mio's syscall! plays the same part). Returns its result,
+// with errno set when that is negative.
+template <typename F>
+auto Retry(F call) {
+  decltype(call()) r;
+  do {
+    r = call();
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// The tail of every non-blocking I/O call once Retry() came back negative:
+// would-block is a normal result (null); anything else is a SystemError.
+Napi::Value WouldBlockOrThrow(Napi::Env env, const char* syscall, int fd) {
+  if (WouldBlock(errno)) return env.Null();
+  ThrowErrno(env, errno, syscall, fd);
+}
+
 // getaddrinfo's own error codes, as the libuv codes Node's errors use
 // (so util.getSystemErrorName() gives 'ENOTFOUND' and friends).
 int GaiToUv(int gai) {
@@ -54,14 +73,7 @@ int GaiToUv(int gai) {
 }
 
 [[noreturn]] void ThrowGai(Napi::Env env, int gai, const std::string& host) {
-  EnvData& data = GetEnvData(env);
-  int uverr = GaiToUv(gai);
-  if (!data.error_factory.IsEmpty()) {
-    Napi::Value e = data.error_factory.Call({Napi::Number::New(env, uverr), Napi::String::New(env, "getaddrinfo"),
-                                             env.Undefined(), Napi::String::New(env, host)});
-    throw Napi::Error(env, e);
-  }
-  throw Napi::Error::New(env, std::string("getaddrinfo ") + gai_strerror(gai) + " " + host);
+  ThrowSystemError(env, GaiToUv(gai), "getaddrinfo", -1, host.c_str());
 }
 
 // (family, host-or-path, port) -> sockaddr. An empty host means "any".
@@ -248,9 +260,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   // An interrupted blocking connect goes on in the background; calling
   // connect() again would say EALREADY. Wait for it to finish instead.
   pollfd p{fd, POLLOUT, 0};
-  while (poll(&p, 1, -1) < 0) {
-    if (errno != EINTR) ThrowErrno(env, errno, "poll", fd);
-  }
+  if (Retry([&] { return poll(&p, 1, -1); }) < 0) ThrowErrno(env, errno, "poll", fd);
   int err = 0;
   socklen_t elen = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) ThrowErrno(env, errno, "getsockopt", fd);
@@ -265,14 +275,13 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   sockaddr_storage ss;
   socklen_t len;
   int cfd;
-  for (;;) {
-    len = sizeof ss;
-    cfd = accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
-    if (cfd >= 0) break;
-    if (errno == EINTR || errno == ECONNABORTED) continue;  // a peer gave up while queued: next one
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "accept", fd);
-  }
+  do {
+    cfd = Retry([&] {
+      len = sizeof ss;
+      return accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+    });
+  } while (cfd < 0 && errno == ECONNABORTED);  // a peer gave up while queued: take the next one
+  if (cfd < 0) return WouldBlockOrThrow(env, "accept", fd);
   Napi::Array a = Napi::Array::New(env, 2);
   a.Set(0u, cfd);
   a.Set(1u, FromSockaddr(env, ss, len));
@@ -311,30 +320,18 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   int fd = ArgInt(info, 0, "fd");
   int max = ArgInt(info, 1, "maxBytes");
   if (max <= 0) ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "maxBytes must be positive");
-  RecvTarget t = Target(env, fd, max);
-  ssize_t n;
-  do {
-    n = recv(fd, t.data, t.size, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "recv", fd);
-  }
-  return Result(env, t, n);
+  RecvTarget t = Target(env, fd, static_cast<size_t>(max));
+  ssize_t n = Retry([&] { return recv(fd, t.data, t.size, 0); });
+  if (n < 0) return WouldBlockOrThrow(env, "recv", fd);
+  return Result(env, t, static_cast<size_t>(n));
 }
 
 Napi::Value RecvInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
   Bytes b = ArgBytes(info, 1);
-  ssize_t n;
-  do {
-    n = recv(fd, b.data, b.length, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "recv", fd);
-  }
+  ssize_t n = Retry([&] { return recv(fd, b.data, b.length, 0); });
+  if (n < 0) return WouldBlockOrThrow(env, "recv", fd);
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
@@ -344,20 +341,16 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   int fd = ArgInt(info, 0, "fd");
   int max = ArgInt(info, 1, "maxBytes");
   if (max <= 0) ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "maxBytes must be positive");
-  RecvTarget t = Target(env, fd, max);
+  RecvTarget t = Target(env, fd, static_cast<size_t>(max));
   sockaddr_storage ss;
   socklen_t len;
-  ssize_t n;
-  do {
+  ssize_t n = Retry([&] {
     len = sizeof ss;
-    n = recvfrom(fd, t.data, t.size, 0, reinterpret_cast<sockaddr*>(&ss), &len);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "recvfrom", fd);
-  }
+    return recvfrom(fd, t.data, t.size, 0, reinterpret_cast<sockaddr*>(&ss), &len);
+  });
+  if (n < 0) return WouldBlockOrThrow(env, "recvfrom", fd);
   Napi::Array a = Napi::Array::New(env, 2);
-  a.Set(0u, Result(env, t, n));
+  a.Set(0u, Result(env, t, static_cast<size_t>(n)));
   a.Set(1u, FromSockaddr(env, ss, len));
   return a;
 }
@@ -366,15 +359,9 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
   Bytes b = ArgBytes(info, 1);
-  ssize_t n;
   // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
-  do {
-    n = send(fd, b.data, b.length, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "send", fd);
-  }
+  ssize_t n = Retry([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); });
+  if (n < 0) return WouldBlockOrThrow(env, "send", fd);
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
@@ -384,14 +371,8 @@ Napi::Value SendTo(const Napi::CallbackInfo& info) {
   Bytes b = ArgBytes(info, 1);
   sockaddr_storage ss;
   socklen_t len = ToSockaddr(info, 2, &ss);
-  ssize_t n;
-  do {
-    n = sendto(fd, b.data, b.length, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (WouldBlock(errno)) return env.Null();
-    ThrowErrno(env, errno, "sendto", fd);
-  }
+  ssize_t n = Retry([&] { return sendto(fd, b.data, b.length, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len); });
+  if (n < 0) return WouldBlockOrThrow(env, "sendto", fd);
   return Napi::Number::New(env, static_cast<double>(n));
 }
 

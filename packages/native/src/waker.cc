@@ -33,13 +33,13 @@ Registry& registry() {
 
 }  // namespace
 
-uint64_t CreateWaker(int below, int* fd_out, int* err) {
+uint64_t CreateWaker(int max_fd, int* fd_out, int* err) {
   int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) {
     *err = errno;
     return 0;
   }
-  if (fd >= below) {
+  if (fd > max_fd) {
     // select(2) can only watch fds below FD_SETSIZE: take the lowest free one.
     int low = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     int saved = errno;
@@ -48,7 +48,7 @@ uint64_t CreateWaker(int below, int* fd_out, int* err) {
       *err = saved;
       return 0;
     }
-    if (low >= below) {
+    if (low > max_fd) {
       close(low);
       *err = EMFILE;
       return 0;
@@ -98,7 +98,7 @@ int SelectorCore::EnsureWaker(uint64_t* id) {
   if (closed()) return EBADF;
   if (waker_id_ == 0) {
     int fd = -1, err = 0;
-    uint64_t created = CreateWaker(backend_->WakerFdLimit(), &fd, &err);
+    uint64_t created = CreateWaker(backend_->Caps().max_fd, &fd, &err);
     if (created == 0) return err;
     err = backend_->SetWaker(fd);
     if (err) {

@@ -17,10 +17,10 @@
 
 namespace iomux::detail {
 
-// Creates an eventfd (non-blocking, close-on-exec) numbered below `below`
+// Creates an eventfd (non-blocking, close-on-exec) numbered at most `max_fd`
 // and registers it. Returns its id (> 0) and sets *fd, or returns 0 and sets
-// *err: an errno, or EMFILE when no fd below `below` is free.
-uint64_t CreateWaker(int below, int* fd, int* err);
+// *err: an errno, or EMFILE when no fd up to `max_fd` is free.
+uint64_t CreateWaker(int max_fd, int* fd, int* err);
 
 // Forgets the id and closes its eventfd, under the registry lock. Idempotent.
 void DestroyWaker(uint64_t id);

@@ -1,0 +1,62 @@
+import { invalidValue } from './errors.ts';
+import { native } from './native.ts';
+import type { BackendName } from './selector.ts';
+
+/**
+ * What one backend can do, as its native implementation describes itself.
+ * Every layer that needs to know how the backends differ (argument checks,
+ * error names, tests) reads this record instead of comparing backend names.
+ */
+export interface BackendCapabilities {
+  /** The backend this record describes. */
+  readonly backend: BackendName;
+  /** The highest fd `register()` accepts (select: `FD_SETSIZE - 1`; others: 2**31 - 1). */
+  readonly maxFd: number;
+  /** `Events.EDGE` (edge-triggered) is supported. */
+  readonly edge: boolean;
+  /** `Events.EXCLUSIVE` is supported. */
+  readonly exclusive: boolean;
+  /** `ONESHOT` is done by the kernel (epoll) rather than emulated (select, poll). */
+  readonly nativeOneshot: boolean;
+  /** `RDHUP` can only be watched together with `IN` (select: its read set wakes for data too). */
+  readonly rdhupNeedsIn: boolean;
+  /** `HUP` and `ERR` are told apart from readiness (select cannot: a hung-up socket is readable). */
+  readonly reportsHup: boolean;
+  /** An fd closed while registered is reported as `NVAL` (select, poll) rather than dropped silently (epoll). */
+  readonly reportsClosedFd: boolean;
+  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll). */
+  readonly pollableKernelFd: boolean;
+  /**
+   * The system call each operation's errors name; `null` where the operation
+   * makes none (select and poll keep their interest sets in user space).
+   */
+  readonly syscalls: {
+    /** What `select()` and `wait()` failures name (`'select'`, `'poll'`, `'epoll_wait'`). */
+    readonly wait: string;
+    /** What `register()` failures name (`'fcntl'` for the open-fd check of select and poll, `'epoll_ctl'`). */
+    readonly add: string;
+    /** What `modify()` failures name; `null`: it makes no system call. */
+    readonly modify: string | null;
+    /** What `unregister()` failures name; `null`: it makes no system call. */
+    readonly remove: string | null;
+  };
+}
+
+const RECORDS = new Map<BackendName, BackendCapabilities>();
+for (const [name, c] of Object.entries(native.capabilities) as [BackendName, BackendCapabilities][]) {
+  RECORDS.set(name, Object.freeze({ ...c, syscalls: Object.freeze({ ...c.syscalls }) }));
+}
+
+/**
+ * The capability record of `backend`: frozen, one per backend.
+ * @throws `ERR_INVALID_ARG_VALUE` for a name that is not a backend
+ * @example
+ * ```ts
+ * if (capabilities(sel.backend).edge) sel.register(sock, Events.IN | Events.EDGE);
+ * ```
+ */
+export function capabilities(backend: BackendName): BackendCapabilities {
+  const c = RECORDS.get(backend);
+  if (c === undefined) throw invalidValue('backend', "must be one of 'select', 'poll' or 'epoll'", backend);
+  return c;
+}

@@ -1,0 +1,121 @@
+// The capability records are what every other layer trusts instead of
+// comparing backend names, so each claim in them is checked here against
+// what the backend really does, over real fds. A record that lies (say, a
+// select record claiming EDGE, or epoll claiming it reports closed fds)
+// fails one of these.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  Events,
+  FD_SETSIZE,
+  Socket,
+  backends,
+  capabilities,
+  createSelector,
+  raiseFdLimit,
+  type BackendCapabilities,
+} from '@iomux/core';
+import { expectEvents, readyMap, testBackends, throwsCode, withScope } from './helpers.ts';
+
+const { IN, OUT, HUP, NVAL, RDHUP, EDGE } = Events;
+
+test('one frozen record per backend, the same object everywhere', () => {
+  for (const b of backends()) {
+    const c = capabilities(b);
+    assert.is(c.backend, b);
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.syscalls), `${b}: frozen`);
+    assert.is(capabilities(b), c, `${b}: one object`);
+    const sel = createSelector(b);
+    try {
+      assert.is(sel.capabilities, c, `${b}: selector.capabilities is the record`);
+    } finally {
+      sel.close();
+    }
+  }
+  throwsCode(() => capabilities('kqueue' as never), 'ERR_INVALID_ARG_VALUE', RangeError);
+});
+
+for (const backend of testBackends()) {
+  const caps: BackendCapabilities = capabilities(backend);
+
+  test(`${backend}: maxFd is the highest fd register() accepts`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      if (caps.maxFd >= FD_SETSIZE) {
+        // No limit of its own: an fd past FD_SETSIZE registers.
+        raiseFdLimit(FD_SETSIZE + 64);
+        const socks: Socket[] = [];
+        let high: Socket | undefined;
+        while (!high) {
+          const sock = s.add(new Socket());
+          if (sock.fileno() >= FD_SETSIZE) high = sock;
+          else socks.push(sock);
+        }
+        sel.register(high, IN);
+        for (const sock of socks) sock.close();
+        return;
+      }
+      assert.is(caps.maxFd, FD_SETSIZE - 1);
+      throwsCode(() => sel.register(caps.maxFd + 1, IN), 'ERR_FD_SETSIZE', RangeError);
+    }));
+
+  test(`${backend}: edge says whether EDGE registers`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a] = s.pair();
+      if (caps.edge) sel.register(a, IN | EDGE);
+      else throwsCode(() => sel.register(a, IN | EDGE), 'ERR_UNSUPPORTED');
+    }));
+
+  test(`${backend}: rdhupNeedsIn says whether RDHUP alone registers`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a] = s.pair();
+      if (caps.rdhupNeedsIn) throwsCode(() => sel.register(a, RDHUP), 'ERR_UNSUPPORTED');
+      else sel.register(a, RDHUP);
+    }));
+
+  test(`${backend}: reportsHup says whether a hang-up is told apart from readiness`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      sel.register(a, IN);
+      b.close();
+      const got = expectEvents(sel, a.fileno(), IN);
+      assert.is((got & HUP) !== 0, caps.reportsHup, `reported ${got}`);
+    }));
+
+  test(`${backend}: reportsClosedFd says whether a closed registered fd comes back as NVAL`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      const fd = a.fileno();
+      sel.register(fd, IN | OUT);
+      a.close();
+      const ready = readyMap(sel.select(0));
+      if (caps.reportsClosedFd) assert.is(ready.get(fd), NVAL);
+      else assert.not.ok(ready.has(fd));
+      sel.unregister(fd);
+      b.close();
+    }));
+
+  test(`${backend}: pollableKernelFd says whether the selector has a kernel fd of its own`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      assert.is(sel.fileno() >= 0, caps.pollableKernelFd);
+    }));
+
+  test(`${backend}: errors name the record's system calls`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      // A closed fd: every backend checks at register() (EBADF).
+      const [a] = s.pair();
+      const fd = a.fileno();
+      a.close();
+      const err = throwsCode(() => sel.register(fd, IN), 'EBADF') as Error & { syscall?: string };
+      assert.is(err.syscall, caps.syscalls.add);
+      assert.type(caps.syscalls.wait, 'string');
+    }));
+}
+
+test.run();
