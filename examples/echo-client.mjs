@@ -15,28 +15,33 @@
 //
 //   node examples/echo-client.mjs --port 10000 [--host 127.0.0.1] [--backend poll]
 import { readSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Events, Socket, createSelector } from '@iomux/core';
+import { backendFlag, exitOnSystemError, fail, parseFlags, portFlag } from './lib/args.mjs';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    backend: { type: 'string', default: 'default' },
-  },
-});
-const port = Number(values.port);
-if (!values.port || !Number.isInteger(port) || port <= 0 || port > 65535) {
-  console.error('usage: node examples/echo-client.mjs --port N [--host H] [--backend select|poll|epoll]');
-  process.exit(2);
+const NAME = 'echo-client';
+const BASE = '--port N [--host H] [--backend select|poll|epoll]';
+// Flags are checked before anything touches the network.
+const values = parseFlags(
+  NAME,
+  { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' }, backend: { type: 'string', default: 'default' } },
+  '',
+  BASE,
+);
+if (values.port === undefined) fail(NAME, '--port is required', '', BASE);
+const port = portFlag(NAME, values.port, '', BASE);
+if (port === 0) fail(NAME, '--port must be 1..65535 for a client', '', BASE);
+const backend = backendFlag(NAME, values.backend, '', BASE);
+
+const sock = new Socket(values.host.includes(':') ? 'inet6' : 'inet', 'stream');
+try {
+  sock.connect({ host: values.host, port }); // blocking connect: simple, and we have nothing else to do yet
+} catch (err) {
+  exitOnSystemError(NAME, `cannot connect to ${values.host}:${port}`, err);
 }
-
-const sock = new Socket('inet', 'stream');
-sock.connect({ host: values.host, port }); // blocking connect: simple, and we have nothing else to do yet
 sock.setBlocking(false);
 console.error(`connected to ${values.host}:${port}; type lines, end with Ctrl-D`);
 
-let sel = createSelector(values.backend);
+let sel = createSelector(backend);
 const STDIN = 0;
 try {
   sel.register(STDIN, Events.IN);

@@ -20,37 +20,43 @@
 //     the others never notice.
 //   - select() cannot watch an fd >= FD_SETSIZE (1024): such connections are
 //     refused, with one line on stderr, instead of crashing the server.
+//   - it passed `inputs` again as select()'s third list and handled what came
+//     back as errors. That list is "exceptional conditions": out-of-band
+//     (urgent, MSG_OOB) data, Events.PRI here, not errors. An error shows as
+//     readable, and recv() then throws it; this server does not ask for PRI.
 //
 //   node examples/echo-queue.mjs --backend select --port 10000
-import { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, Socket, SystemError, createSelector, raiseFdLimit } from '@iomux/core';
+import { announce, exitOnSystemError, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
+import { SIGNAL_CHECK_MS, stopOnSignals, turn } from './lib/signals.mjs';
 
 const NAME = 'echo-queue';
-const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
-const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
+const USAGE = '[--max-pending BYTES]';
+const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, USAGE);
+const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending'], USAGE);
+
+// The classic's first steps: socket, SO_REUSEADDR, bind, listen, non-blocking.
+raiseFdLimit(Infinity); // serve more than the default 1024 fds (up to the hard limit)
+const server = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
+try {
+  server.bind({ host: args.host, port: args.port });
+} catch (err) {
+  exitOnSystemError(NAME, `cannot listen on ${args.host}:${args.port}`, err);
+}
+server.listen(128);
+server.setBlocking(false); // accept() returns null instead of blocking
 
 const sel = createSelector(args.backend); // the only backend-specific line
-const server = listenTcp(args.host, args.port);
 sel.register(server, EVENT_READ);
-const gate = acceptGate(sel, server, EVENT_READ, NAME); // see lib/args.mjs: EMFILE
 
 // socket -> { chunks: Buffer[], bytes: number, eof: boolean }
 const messageQueues = new Map();
 
 function accept() {
   // Accept every connection waiting now (null: none left, the EAGAIN case).
-  for (;;) {
-    let accepted;
-    try {
-      accepted = server.accept();
-    } catch (err) {
-      // EMFILE and friends: report once and keep serving the connections we have.
-      if (!(err instanceof SystemError)) throw err;
-      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
-      return;
-    }
-    if (accepted === null) return;
-    const [conn] = accepted;
+  for (let a = tryAccept(); a !== null; a = tryAccept()) {
+    const [conn] = a;
     conn.setBlocking(false);
     try {
       sel.register(conn, EVENT_READ);
@@ -66,11 +72,33 @@ function accept() {
   }
 }
 
+// Out of fds (EMFILE), accept() fails but the connection stays queued, so the
+// listener stays readable and a level-triggered loop would spin on it. Stop
+// watching the listener until one of our connections closes (drop()).
+let acceptPaused = false;
+function tryAccept() {
+  try {
+    return server.accept();
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    else {
+      warnOnce(err.code, `${NAME}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      sel.unregister(server);
+      acceptPaused = true;
+    }
+    return null;
+  }
+}
+
 function drop(conn) {
   sel.unregister(conn);
   conn.close();
-  gate.resume(); // an fd is free again
   messageQueues.delete(conn);
+  if (acceptPaused) {
+    sel.register(server, EVENT_READ); // an fd is free again: accept again
+    acceptPaused = false;
+  }
 }
 
 // recv/send on a peer that vanished throws ECONNRESET or EPIPE: that is the
@@ -128,12 +156,12 @@ function onWritable(conn, q) {
 }
 
 // Signals: select() blocks this thread, and Node runs signal handlers only
-// from its event loop, so we wait at most 250 ms and let the loop turn
-// between calls. A stop request then takes effect within a quarter second.
+// from its event loop, so we wait at most SIGNAL_CHECK_MS (250 ms) and let
+// the loop turn between calls (lib/signals.mjs).
 const state = stopOnSignals();
 announce(server, sel);
 while (!state.stopping) {
-  for (const [key, events] of sel.select(250)) {
+  for (const [key, events] of sel.select(SIGNAL_CHECK_MS)) {
     if (key.fileobj === server) {
       accept();
       continue;

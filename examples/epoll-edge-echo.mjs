@@ -12,7 +12,9 @@
 // is empty. Stop early and the
 // rest waits silently, possibly forever, because no new edge will come.
 // In exchange, a socket is registered once, for IN and OUT, and never
-// modified again.
+// modified again. (EPOLLONESHOT, from the same family of flags, goes further:
+// report once, then stay silent until modify() re-arms it, so that threads
+// sharing one epoll set never get the same socket at once.)
 //
 // Mirrors the classic epoll echo servers (register with EPOLLIN | EPOLLET,
 // read until EAGAIN, switch to EPOLLOUT to echo back), with their flaws
@@ -20,38 +22,43 @@
 // half-closes.
 //
 //   node examples/epoll-edge-echo.mjs --mode edge --port 10000
-import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
-import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { FD_SETSIZE, Socket, SystemError, constants, createSelector, raiseFdLimit } from '@iomux/core';
+import { announce, exitOnSystemError, fail, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
+import { SIGNAL_CHECK_MS, stopOnSignals, turn } from './lib/signals.mjs';
 
 const { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLET } = constants.epoll;
 
 const NAME = 'epoll-edge-echo';
-const args = serverArgs(
-  NAME,
-  { mode: { type: 'string' }, 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } },
-  '[--mode level|edge] [--max-pending BYTES]',
-);
-const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
-if (args.mode !== undefined && args.mode !== 'level' && args.mode !== 'edge') {
-  console.error(`${NAME}: --mode must be level or edge, got ${args.mode}`);
-  process.exit(2);
-}
+const USAGE = '[--mode level|edge] [--max-pending BYTES]';
+const args = serverArgs(NAME, { mode: { type: 'string' }, 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, USAGE);
+const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending'], USAGE);
+if (args.mode !== undefined && args.mode !== 'level' && args.mode !== 'edge') fail(NAME, `--mode must be level or edge, got '${args.mode}'`, USAGE);
 
 const ep = createSelector(args.backend); // the only backend-specific line
 // Without --mode: edge where the backend has it (epoll), level elsewhere.
-const EDGE = (args.mode ?? (ep.backend === 'epoll' ? 'edge' : 'level')) === 'edge';
-const server = listenTcp(args.host, args.port);
+const EDGE = (args.mode ?? (ep.capabilities.edge ? 'edge' : 'level')) === 'edge';
+const LISTEN = EDGE ? EPOLLIN | EPOLLET : EPOLLIN;
+
+// socket, SO_REUSEADDR, bind, listen, setblocking(0): as in the classic.
+raiseFdLimit(Infinity); // serve more than the default 1024 fds (up to the hard limit)
+const server = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
 try {
-  ep.register(server, EDGE ? EPOLLIN | EPOLLET : EPOLLIN);
+  server.bind({ host: args.host, port: args.port });
+} catch (err) {
+  exitOnSystemError(NAME, `cannot listen on ${args.host}:${args.port}`, err);
+}
+server.listen(128);
+server.setBlocking(false); // edge mode requires it: accept until null, never block
+try {
+  ep.register(server, LISTEN);
 } catch (err) {
   if (err.code !== 'ERR_UNSUPPORTED') throw err;
   // select() and poll() have no edge-triggered mode: they report levels only.
-  console.error(`${NAME}: --mode edge needs the epoll backend; ${ep.backend} is level-triggered only (use --backend epoll, or --mode level)`);
   ep.close();
   server.close();
-  process.exit(2);
+  fail(NAME, `--mode edge needs the epoll backend; ${ep.backend} is level-triggered only (use --backend epoll, or --mode level)`, USAGE);
 }
-const gate = acceptGate(ep, server, EDGE ? EPOLLIN | EPOLLET : EPOLLIN, NAME); // see lib/args.mjs: EMFILE
 
 // Interest masks. In edge mode a connection watches IN and OUT from the
 // start: an OUT edge arrives only when a full send buffer drains, so it
@@ -65,24 +72,18 @@ const connections = new Map(); // fd -> { sock, chunks: Buffer[], bytes, eof }
 function close(c) {
   ep.unregister(c.sock);
   c.sock.close();
-  gate.resume(); // an fd is free again
   connections.delete(c.fd);
+  if (acceptPaused) {
+    ep.register(server, LISTEN); // an fd is free again: accept again
+    acceptPaused = false;
+  }
 }
 
 function acceptAll() {
   // Edge mode: several connections may share one edge, so loop until null.
   // (Harmless and cheaper in level mode too.)
-  for (;;) {
-    let accepted;
-    try {
-      accepted = server.accept();
-    } catch (err) {
-      if (!(err instanceof SystemError)) throw err;
-      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
-      return;
-    }
-    if (accepted === null) return;
-    const [sock] = accepted;
+  for (let a = tryAccept(); a !== null; a = tryAccept()) {
+    const [sock] = a;
     sock.setBlocking(false); // edge mode requires it: a blocking read would hang the loop
     try {
       ep.register(sock, WATCH_READ);
@@ -93,6 +94,25 @@ function acceptAll() {
       continue;
     }
     connections.set(sock.fileno(), { fd: sock.fileno(), sock, chunks: [], bytes: 0, eof: false });
+  }
+}
+
+// accept(), or null when no one is waiting (EAGAIN). Out of fds (EMFILE) the
+// connection stays queued, so stop watching the listener until one of ours
+// closes: level mode would spin on it, edge mode would never hear of it again.
+let acceptPaused = false;
+function tryAccept() {
+  try {
+    return server.accept();
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    else {
+      warnOnce(err.code, `${NAME}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      ep.unregister(server);
+      acceptPaused = true;
+    }
+    return null;
   }
 }
 
@@ -163,9 +183,9 @@ function afterIo(c) {
 const state = stopOnSignals();
 announce(server, ep);
 // select()/epoll_wait() block the thread; signal handlers run between calls,
-// so wait at most 250 ms and yield to Node's event loop after each call.
+// so wait at most SIGNAL_CHECK_MS and yield to Node's event loop after each.
 while (!state.stopping) {
-  for (const [key, events] of ep.select(250)) {
+  for (const [key, events] of ep.select(SIGNAL_CHECK_MS)) {
     if (key.fileobj === server) {
       acceptAll();
       continue;

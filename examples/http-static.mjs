@@ -18,26 +18,38 @@
 //   - it read whole files into memory. Here files go out 64 KiB at a time,
 //     read only when the socket has taken the previous piece.
 //   - malformed requests get 400, other methods 405, missing files 404.
+//   - a request body is skipped by its Content-Length (never read as the
+//     next request); a chunked body gets 411 and the connection closes.
+//   - a line may end in "\n" alone (the classic's EOL1 "\n\n"), not only "\r\n".
+//   - a connection idle for --idle-timeout ms is closed; that deadline is
+//     what decides how long select() may wait (see nextTimeout()).
 //
 //   node examples/http-static.mjs --port 8080 [--root DIR]
 import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Events, FD_SETSIZE, SystemError, createSelector } from '@iomux/core';
-import { acceptGate, announce, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { Events, FD_SETSIZE, Socket, SystemError, createSelector, raiseFdLimit } from '@iomux/core';
+import { announce, exitOnSystemError, fail, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
+import { SIGNAL_CHECK_MS, stopOnSignals, turn } from './lib/signals.mjs';
 
 const NAME = 'http-static';
-const args = serverArgs(NAME, { root: { type: 'string', default: fileURLToPath(new URL('www', import.meta.url)) } }, '[--root DIR]');
+const USAGE = '[--root DIR] [--idle-timeout MS]';
+const args = serverArgs(
+  NAME,
+  { root: { type: 'string', default: fileURLToPath(new URL('www', import.meta.url)) }, 'idle-timeout': { type: 'string', default: '30000' } },
+  USAGE,
+);
+const IDLE_MS = intFlag(NAME, 'idle-timeout', args['idle-timeout'], USAGE);
 let ROOT;
 try {
   ROOT = realpathSync(args.root); // compare real paths: symlinks resolved
   if (!statSync(ROOT).isDirectory()) throw new Error('not a directory');
 } catch (err) {
-  console.error(`${NAME}: --root ${args.root}: ${err.message}`);
-  process.exit(2);
+  fail(NAME, `--root ${args.root}: ${err.message}`, USAGE);
 }
 
 const MAX_HEAD = 16 * 1024; // request line + headers
+const MAX_BODY = 1024 * 1024; // request bodies we skip; larger ones get 413
 const CHUNK = 64 * 1024;
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -52,21 +64,42 @@ const TYPES = {
   '.ico': 'image/x-icon',
 };
 
-const sel = createSelector(args.backend); // the only backend-specific line
-const server = listenTcp(args.host, args.port);
-sel.register(server, Events.IN);
-const gate = acceptGate(sel, server, Events.IN, NAME); // see lib/args.mjs: EMFILE
+// socket, SO_REUSEADDR, bind, listen, setblocking(0): as in the classic.
+raiseFdLimit(Infinity); // serve more than the default 1024 fds (up to the hard limit)
+const server = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
+try {
+  server.bind({ host: args.host, port: args.port });
+} catch (err) {
+  exitOnSystemError(NAME, `cannot listen on ${args.host}:${args.port}`, err);
+}
+server.listen(128);
+server.setBlocking(false); // accept() returns null instead of blocking
 
-// fd -> connection: { fd, sock, inbuf, out: Buffer, file: fd|-1, left: bytes of
-// the file still to send, head: answering a HEAD, close: close when sent }
+const sel = createSelector(args.backend); // the only backend-specific line
+sel.register(server, Events.IN);
+
+// fd -> connection: { fd, sock, inbuf, skip: body bytes to discard, out:
+// Buffer, file: fd|-1, left: bytes of the file still to send, head: answering
+// a HEAD, close: close when sent, deadline: idle until }. Kept in order of
+// last activity (touch()), so the first entry is the next to time out.
 const conns = new Map();
+
+function touch(c) {
+  c.deadline = Date.now() + IDLE_MS;
+  conns.delete(c.fd);
+  conns.set(c.fd, c);
+}
 
 function drop(c) {
   sel.unregister(c.sock);
   c.sock.close();
-  gate.resume(); // an fd is free again
   if (c.file >= 0) closeSync(c.file);
   conns.delete(c.fd);
+  if (acceptPaused) {
+    sel.register(server, Events.IN); // an fd is free again: accept again
+    acceptPaused = false;
+  }
 }
 
 // ---- HTTP: map a request head to a response ----------------------------
@@ -113,24 +146,32 @@ function resolve(target) {
 
 // Parses one request head (without the blank line) and prepares the response.
 function answer(c, head) {
-  const [requestLine, ...headerLines] = head.split('\r\n');
+  const [requestLine, ...headerLines] = head.split(/\r?\n/);
   c.head = false;
   const m = /^([A-Z]+) (\S+) HTTP\/1\.([01])$/.exec(requestLine);
   if (!m) return status(c, 400, 'Bad Request', true); // framing unknown: close after
   const [, method, target, minor] = m;
-  c.head = method === 'HEAD';
   const headers = new Map();
   for (const line of headerLines) {
     const i = line.indexOf(':');
     if (i <= 0) return status(c, 400, 'Bad Request', true);
-    headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim().toLowerCase());
+    const name = line.slice(0, i).trim().toLowerCase();
+    const value = line.slice(i + 1).trim().toLowerCase();
+    // Two different lengths would let two parsers disagree where the body ends.
+    if (name === 'content-length' && headers.has(name) && headers.get(name) !== value) return status(c, 400, 'Bad Request', true);
+    headers.set(name, value);
   }
+  c.head = method === 'HEAD';
   // Keep-alive is HTTP/1.1's default; HTTP/1.0 must ask for it.
   const conn = headers.get('connection') ?? '';
   c.close = minor === '0' ? conn !== 'keep-alive' : conn === 'close';
-  // A request body would have to be skipped to find the next request; GET
-  // and HEAD have none, so we close instead of parsing one.
-  if (headers.has('transfer-encoding') || Number(headers.get('content-length') ?? 0) > 0) c.close = true;
+  // A body is skipped by its length, so it is never read as the next
+  // request. A chunked one has no length up front: refuse it and close.
+  if (headers.has('transfer-encoding')) return status(c, 411, 'Length Required', true);
+  const length = headers.get('content-length') ?? '0';
+  if (!/^\d+$/.test(length)) return status(c, 400, 'Bad Request', true);
+  if (Number(length) > MAX_BODY) return status(c, 413, 'Content Too Large', true);
+  c.skip = Number(length);
   if (method !== 'GET' && method !== 'HEAD') {
     const body = Buffer.from('405 Method Not Allowed\n');
     return respond(c, 405, 'Method Not Allowed', { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length }, body);
@@ -157,16 +198,25 @@ function answer(c, head) {
 
 // ---- the multiplexing ----------------------------------------------------
 
-// If a complete request head is buffered, answers it and switches to OUT.
+// Discards body bytes, then, if a complete request head is buffered,
+// answers it and switches to OUT.
 function nextRequest(c) {
-  const end = c.inbuf.indexOf('\r\n\r\n');
-  if (end === -1) {
+  if (c.skip > 0) {
+    const n = Math.min(c.skip, c.inbuf.length);
+    c.inbuf = c.inbuf.subarray(n);
+    c.skip -= n;
+    if (c.skip > 0) return false; // more body to come
+  }
+  // The blank line ends the head: "\r\n\r\n", or "\n\n" from a client
+  // that ends lines with a bare LF.
+  const m = /\r?\n\r?\n/.exec(c.inbuf.toString('latin1', 0, MAX_HEAD + 4));
+  if (!m) {
     if (c.inbuf.length <= MAX_HEAD) return false; // wait for more
     c.head = false;
     status(c, 431, 'Request Header Fields Too Large', true);
   } else {
-    const head = c.inbuf.subarray(0, end).toString('latin1');
-    c.inbuf = c.inbuf.subarray(end + 4);
+    const head = c.inbuf.toString('latin1', 0, m.index);
+    c.inbuf = c.inbuf.subarray(m.index + m[0].length);
     answer(c, head);
   }
   sel.modify(c.sock, Events.OUT);
@@ -177,6 +227,7 @@ function onReadable(c) {
   const data = c.sock.recv(CHUNK);
   if (data === null) return; // spurious wake-up (EAGAIN)
   if (data.length === 0) return drop(c); // the client closed: we owe it nothing
+  touch(c);
   c.inbuf = c.inbuf.length ? Buffer.concat([c.inbuf, data]) : data;
   nextRequest(c);
 }
@@ -193,6 +244,7 @@ function onWritable(c) {
   }
   const n = c.sock.send(c.out);
   if (n === null) return; // EAGAIN: wait for OUT again
+  touch(c);
   c.out = c.out.subarray(n); // partial send: keep the rest
   if (c.out.length > 0 || c.left > 0) return;
   // Response complete.
@@ -205,17 +257,8 @@ function onWritable(c) {
 }
 
 function acceptAll() {
-  for (;;) {
-    let accepted;
-    try {
-      accepted = server.accept();
-    } catch (err) {
-      if (!(err instanceof SystemError)) throw err;
-      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
-      return;
-    }
-    if (accepted === null) return; // no one else waiting (EAGAIN)
-    const [sock] = accepted;
+  for (let a = tryAccept(); a !== null; a = tryAccept()) {
+    const [sock] = a;
     sock.setBlocking(false);
     try {
       sel.register(sock, Events.IN);
@@ -226,16 +269,51 @@ function acceptAll() {
       continue;
     }
     const fd = sock.fileno();
-    conns.set(fd, { fd, sock, inbuf: Buffer.alloc(0), out: Buffer.alloc(0), file: -1, left: 0, head: false, close: false });
+    touch({ fd, sock, inbuf: Buffer.alloc(0), skip: 0, out: Buffer.alloc(0), file: -1, left: 0, head: false, close: false, deadline: 0 });
+  }
+}
+
+// accept(), or null when no one is waiting (EAGAIN). Out of fds (EMFILE) the
+// connection stays queued and the listener readable, so a level-triggered
+// loop would spin: stop watching the listener until a connection closes.
+let acceptPaused = false;
+function tryAccept() {
+  try {
+    return server.accept();
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    else {
+      warnOnce(err.code, `${NAME}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      sel.unregister(server);
+      acceptPaused = true;
+    }
+    return null;
+  }
+}
+
+// select()'s timeout is the time until the next deadline: the oldest
+// connection's idle timeout, or the signal check, whichever comes first.
+function nextTimeout() {
+  const oldest = conns.values().next().value;
+  if (oldest === undefined) return SIGNAL_CHECK_MS;
+  return Math.max(0, Math.min(SIGNAL_CHECK_MS, oldest.deadline - Date.now()));
+}
+
+function closeIdle() {
+  const now = Date.now();
+  for (const c of conns.values()) {
+    if (c.deadline > now) break; // ordered by activity: the rest are younger
+    drop(c);
   }
 }
 
 // select() blocks the thread and signal handlers run from Node's event
-// loop: wait at most 250 ms, then yield with `await turn()`.
+// loop: wait at most SIGNAL_CHECK_MS, then yield with `await turn()`.
 const state = stopOnSignals();
 announce(server, sel);
 while (!state.stopping) {
-  for (const [key, events] of sel.select(250)) {
+  for (const [key, events] of sel.select(nextTimeout())) {
     if (key.fileobj === server) {
       acceptAll();
       continue;
@@ -251,6 +329,7 @@ while (!state.stopping) {
       drop(c); // ECONNRESET, EPIPE: the client vanished mid-request
     }
   }
+  closeIdle();
   await turn();
 }
 

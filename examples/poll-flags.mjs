@@ -11,36 +11,52 @@
 // an `elif` chain that let a busy reader starve its own writes.
 //
 //   node examples/poll-flags.mjs --backend poll --port 10000
-import { FD_SETSIZE, SystemError, constants, createSelector } from '@iomux/core';
-import { acceptGate, announce, intFlag, listenTcp, serverArgs, stopOnSignals, turn, warnOnce } from './lib/args.mjs';
+import { FD_SETSIZE, Socket, SystemError, constants, createSelector, raiseFdLimit } from '@iomux/core';
+import { announce, exitOnSystemError, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
+import { stopOnSignals, turn } from './lib/signals.mjs';
 
 const { POLLIN, POLLPRI, POLLOUT, POLLHUP, POLLERR, POLLNVAL } = constants.poll;
 
 // The classic's flag sets. POLLHUP and POLLERR are "always reported" bits:
 // poll(2) ignores them in a request and reports them anyway. Listing them
-// documents what we are prepared to handle.
+// documents what we are prepared to handle. POLLPRI asks about urgent
+// (out-of-band, MSG_OOB) data, select()'s third list; see the loop below.
 const READ_ONLY = POLLIN | POLLPRI | POLLHUP | POLLERR;
 const READ_WRITE = READ_ONLY | POLLOUT;
 const TIMEOUT = 250; // milliseconds (Python's poll() takes milliseconds too)
 
 const NAME = 'poll-flags';
-const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, '[--max-pending BYTES]');
-const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending']);
+const USAGE = '[--max-pending BYTES]';
+const args = serverArgs(NAME, { 'max-pending': { type: 'string', default: String(4 * 1024 * 1024) } }, USAGE);
+const MAX_PENDING = intFlag(NAME, 'max-pending', args['max-pending'], USAGE);
+
+// socket, SO_REUSEADDR, bind, listen, setblocking(0): the classic's order.
+raiseFdLimit(Infinity); // serve more than the default 1024 fds (up to the hard limit)
+const server = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
+try {
+  server.bind({ host: args.host, port: args.port });
+} catch (err) {
+  exitOnSystemError(NAME, `cannot listen on ${args.host}:${args.port}`, err);
+}
+server.listen(128);
+server.setBlocking(false); // accept() returns null instead of blocking
 
 const poller = createSelector(args.backend); // the only backend-specific line
-const server = listenTcp(args.host, args.port);
 poller.register(server, READ_ONLY);
-const gate = acceptGate(poller, server, READ_ONLY, NAME); // see lib/args.mjs: EMFILE
 
 const fdToSocket = new Map([[server.fileno(), server]]);
 const messageQueues = new Map(); // fd -> { chunks: Buffer[], bytes, eof }
 
 function close(fd) {
   poller.unregister(fd);
-  fdToSocket.get(fd).close();
-  gate.resume(); // an fd is free again
+  fdToSocket.get(fd)?.close();
   fdToSocket.delete(fd);
   messageQueues.delete(fd);
+  if (acceptPaused) {
+    poller.register(server, READ_ONLY); // an fd is free again: accept again
+    acceptPaused = false;
+  }
 }
 
 // A failed recv/send (ECONNRESET, EPIPE: the peer vanished) ends that connection only.
@@ -55,17 +71,8 @@ function attempt(fd, fn) {
 }
 
 function acceptAll() {
-  for (;;) {
-    let accepted;
-    try {
-      accepted = server.accept();
-    } catch (err) {
-      if (!(err instanceof SystemError)) throw err;
-      if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
-      return;
-    }
-    if (accepted === null) return; // no more waiting (EAGAIN)
-    const [connection] = accepted;
+  for (let a = tryAccept(); a !== null; a = tryAccept()) {
+    const [connection] = a;
     connection.setBlocking(false);
     try {
       poller.register(connection, READ_ONLY);
@@ -78,6 +85,25 @@ function acceptAll() {
     }
     fdToSocket.set(connection.fileno(), connection);
     messageQueues.set(connection.fileno(), { chunks: [], bytes: 0, eof: false });
+  }
+}
+
+// accept(), or null when no one is waiting (EAGAIN). Out of fds (EMFILE) the
+// connection stays queued and the listener readable, so a level-triggered
+// loop would spin: stop watching the listener until a connection closes.
+let acceptPaused = false;
+function tryAccept() {
+  try {
+    return server.accept();
+  } catch (err) {
+    if (!(err instanceof SystemError)) throw err;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME}: accept failed: ${err.message}`);
+    else {
+      warnOnce(err.code, `${NAME}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+      poller.unregister(server);
+      acceptPaused = true;
+    }
+    return null;
   }
 }
 
@@ -136,8 +162,9 @@ while (!state.stopping) {
     if (flag & (POLLERR | POLLNVAL)) {
       close(fd); // an error on the socket: nothing more to do with it
     } else if (flag & POLLPRI) {
-      // Urgent (out-of-band) data. We have no way to read it, and POLLPRI
-      // would be reported again on every call: drop the connection.
+      // Urgent (out-of-band) data: TCP's MSG_OOB byte, select()'s third
+      // ("exceptional") list; not an error. We have no way to read it, and
+      // POLLPRI would be reported again on every call: drop the connection.
       close(fd);
     } else if (flag & POLLIN) {
       // Readable: data, or EOF (recv returns an empty buffer), or a reset

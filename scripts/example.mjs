@@ -3,7 +3,10 @@
 // examples/NAME.mjs with the remaining flags, in this same process (so
 // Ctrl-C and SIGTERM reach the example directly, and its ready line goes to
 // stdout). Without a name, or with an unknown one, lists the examples and
-// exits 1.
+// exits 1. The package.json script starts this file with `exec node ...`: the
+// shell pnpm runs scripts in then becomes node, instead of a `sh` that Ctrl-C
+// kills while the example is still cleaning up, which pnpm reports as a
+// failure (ELIFECYCLE, exit 130) although the example exits 0.
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
@@ -14,7 +17,12 @@ const names = readdirSync(dir)
   .map((f) => f.slice(0, -'.mjs'.length))
   .sort();
 
-const [name, ...rest] = process.argv.slice(2);
+// `pnpm example NAME -- --port 0` (the npm habit) passes the `--` along:
+// drop it, before or after the name, so the example sees only its flags.
+const argv = process.argv.slice(2);
+if (argv[0] === '--') argv.shift();
+if (argv[1] === '--') argv.splice(1, 1);
+const [name, ...rest] = argv;
 if (!name || !names.includes(name)) {
   if (name) console.error(`unknown example: ${name}`);
   console.error(`usage: pnpm example NAME [--backend select|poll|epoll] [--port N] [flags...]`);

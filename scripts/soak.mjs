@@ -25,14 +25,15 @@
 //
 // The client is Node's own `net` module: independent of the library under
 // test. The last line is "N passed, N failed" (one per check), as CI reads it.
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { raiseFdLimit } from '@iomux/core';
+import { killChildrenOnSignals, newFds, startServer } from './lib/child.mjs';
+import { patternBytes } from './lib/random.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+killChildrenOnSignals('soak');
 const { values: opt } = parseArgs({
   options: {
     connections: { type: 'string', default: '10000' },
@@ -83,16 +84,7 @@ function check(ok, what) {
 
 // One pseudo-random 1 MiB pattern; connection i's stream starts at offset
 // i * 7919 in it (mod its length), so neighbouring streams differ.
-const PATTERN = Buffer.alloc(1 << 20);
-{
-  let x = 0x9e3779b9;
-  for (let i = 0; i < PATTERN.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    PATTERN[i] = x & 0xff;
-  }
-}
+const PATTERN = patternBytes(1, 1 << 20);
 function streamBytes(conn, offset, n) {
   const out = Buffer.allocUnsafe(n);
   let pos = (offset + conn * 7919) % PATTERN.length;
@@ -106,73 +98,8 @@ function streamBytes(conn, offset, n) {
   return out;
 }
 
-function startServer(example, backend) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`examples/${example}.mjs`, '--backend', backend, '--port', '0'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      out += d;
-      const m = /^listening on (\S+):(\d+) backend=(\w+)$/m.exec(out);
-      if (m && !child.ready) {
-        child.ready = true;
-        clearTimeout(timer);
-        resolve({
-          child,
-          host: m[1],
-          port: Number(m[2]),
-          backend: m[3],
-          stderr: () => err,
-          fds: () => {
-            try {
-              return readdirSync(`/proc/${child.pid}/fd`).length;
-            } catch {
-              return -1;
-            }
-          },
-          rssMiB: () => {
-            try {
-              const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
-              return kb / 1024;
-            } catch {
-              return -1;
-            }
-          },
-          cpuSec: () => {
-            try {
-              const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-              return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (100 Hz)
-            } catch {
-              return -1;
-            }
-          },
-          async stop() {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-            const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
-            const r = await exited;
-            clearTimeout(guard);
-            return r;
-          },
-        });
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`examples/${example}.mjs --backend ${backend}: no ready line in 15 s\nstdout: ${out}\nstderr: ${err}`));
-    }, 15_000);
-    exited.then(({ code, signal }) => {
-      if (!child.ready) {
-        clearTimeout(timer);
-        reject(new Error(`examples/${example}.mjs exited early (code ${code}, signal ${signal})\nstderr: ${err}`));
-      }
-    });
-    process.on('exit', () => child.kill('SIGKILL'));
-  });
+function startSoakServer(example, backend) {
+  return startServer(process.execPath, [`examples/${example}.mjs`, '--backend', backend, '--port', '0'], { cwd: ROOT });
 }
 
 /** A client connection that sends one random message at a time and checks the echo. */
@@ -286,15 +213,15 @@ function totals(conns) {
 
 async function soak() {
   console.log(`soak: ${CONNS} connections for ${DURATION_S} s on examples/${opt.example}.mjs --backend ${opt.backend}`);
-  const srv = await startServer(opt.example, opt.backend);
+  const srv = await startSoakServer(opt.example, opt.backend);
   const fds0 = srv.fds();
   const rss0 = srv.rssMiB();
   const t0 = Date.now();
   const { conns, errors } = await openAll(CONNS, srv.host, srv.port);
   const connected = conns.filter((c) => c.connected && !c.closedEarly).length;
   const rampS = (Date.now() - t0) / 1000;
-  const fdsPeak = srv.fds();
-  console.log(`soak: ${connected}/${CONNS} connected in ${rampS.toFixed(1)} s; server fds ${fds0} -> ${fdsPeak}`);
+  const fdsPeak = srv.fdCount();
+  console.log(`soak: ${connected}/${CONNS} connected in ${rampS.toFixed(1)} s; server fds ${fds0.size} -> ${fdsPeak}`);
   check(connected === CONNS && errors.length === 0, `all ${CONNS} connections established (errors: ${errors.length ? [...new Set(errors)].join(',') : 'none'})`);
   const cpu0 = srv.cpuSec();
   const msgs0 = totals(conns).messages;
@@ -316,11 +243,12 @@ async function soak() {
   for (const c of conns) c.close();
   // The server notices every close and gives its fds back.
   const end = Date.now() + 30_000;
-  while (srv.fds() > fds0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  const fds1 = srv.fds();
-  check(fds1 === fds0, `server fd count back to ${fds0} after all clients left (now ${fds1})`);
+  while (newFds(fds0, srv.fds()).size > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const left = newFds(fds0, srv.fds());
+  const fds1 = srv.fdCount();
+  check(left.size === 0, `server closed every fd it opened for the clients (${left.size} still open; ${fds0.size} -> ${fds1})`);
   const rss1 = srv.rssMiB();
-  const { code, signal } = await srv.stop();
+  const { code, signal } = await srv.stop('SIGINT', 20_000);
   check(code === 0, `server exits 0 on SIGINT (code ${code}, signal ${signal})`);
   const summary = {
     phase: 'soak',
@@ -335,7 +263,7 @@ async function soak() {
     lostBytes: lost,
     corruptStreams: corrupt,
     droppedConnections: dropped,
-    serverFds: { before: fds0, peak: fdsPeak, after: fds1 },
+    serverFds: { before: fds0.size, peak: fdsPeak, after: fds1 },
     serverRssMiB: { before: +rss0.toFixed(1), peak: +rssPeak.toFixed(1), end: +rss1.toFixed(1) },
     serverCpuS: +cpuS.toFixed(1),
     stderr: srv.stderr().trim().split('\n').filter(Boolean).slice(0, 5),
@@ -345,7 +273,7 @@ async function soak() {
 
 async function selectCheck() {
   console.log(`select check: ${SELECT_CONNS} connections on examples/${opt.example}.mjs --backend select`);
-  const srv = await startServer(opt.example, 'select');
+  const srv = await startSoakServer(opt.example, 'select');
   const { conns } = await openAll(SELECT_CONNS, srv.host, srv.port, 1_000_000);
   // Let the server accept everything and refuse what it must: a refused
   // connection is closed by the server (our side sees 'close').
@@ -384,7 +312,7 @@ async function selectCheck() {
   while (Date.now() < end && !again.every((c) => c.closedEarly || c.messages > 0)) await new Promise((r) => setTimeout(r, 50));
   check(again.every((c) => !c.closedEarly && c.messages > 0), 'after connections close, new ones below FD_SETSIZE are served again');
   for (const c of [...conns, ...again]) c.close();
-  const { code } = await srv.stop();
+  const { code } = await srv.stop('SIGINT', 20_000);
   check(code === 0, `select server exits 0 on SIGINT (code ${code})`);
   console.log(
     `soak-result ${JSON.stringify({ phase: 'select-check', example: opt.example, connections: SELECT_CONNS, served: served.length, refused: refused.length, warnings })}`,

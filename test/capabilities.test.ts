@@ -105,6 +105,16 @@ for (const backend of testBackends()) {
       assert.is(sel.fileno() >= 0, caps.pollableKernelFd);
     }));
 
+  test(`${backend}: watchesEmptyMask says whether an fd with no interest bit hears its hang-up`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      sel.register(a, 0);
+      b.close();
+      if (caps.watchesEmptyMask) assert.is(expectEvents(sel, a.fileno(), HUP), HUP);
+      else assert.not.ok(readyMap(sel.select(50)).has(a.fileno()));
+    }));
+
   test(`${backend}: errors name the record's system calls`, () =>
     withScope((s) => {
       const sel = s.selector(backend);

@@ -3,7 +3,9 @@
 // kernel (events may take a moment to show; extra ERR/HUP bits are allowed
 // where the contract allows them).
 import * as assert from 'uvu/assert';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { newFds as setDifference, procFds } from '../scripts/lib/child.mjs';
 import {
   backends,
   createSelector,
@@ -15,6 +17,8 @@ import {
   type Socket,
 } from '@iomux/core';
 
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** The backends to test: all of them, or the one named by IOMUX_BACKEND. */
 export function testBackends(): BackendName[] {
   const only = process.env.IOMUX_BACKEND;
@@ -24,9 +28,79 @@ export function testBackends(): BackendName[] {
   return [only as BackendName];
 }
 
-/** How many fds this process has open. */
-export function fdCount(): number {
-  return readdirSync('/proc/self/fd').length;
+/** The link target of one of our fds ("socket:[123]", "pipe:[45]", a path), or null once it is closed. */
+export function fdTarget(fd: number): string | null {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+/** This process's open fds, each with its link target. */
+export function openFds(): Map<number, string> {
+  return procFds('self');
+}
+
+/**
+ * The fds in `after` (default: now) that `before` did not hold: a new number,
+ * or a number that now names another file. Fds that were closed meanwhile do
+ * not count, so the runtime closing one of its own (a Worker's loop, a
+ * child's stdio pipe) cannot hide a leak or fake one.
+ */
+export function newFds(before: ReadonlyMap<number, string>, after: ReadonlyMap<number, string> = openFds()): Map<number, string> {
+  return setDifference(before, after);
+}
+
+const describeFds = (m: ReadonlyMap<number, string>) => [...m].map(([fd, t]) => `${fd} -> ${t}`).join(', ');
+
+/**
+ * Asserts that every fd opened since the `before` snapshot was closed. Node
+ * opens fds of its own now and then (a child's stdio pipes until 'close', a
+ * Worker's loop while it shuts down), so a new fd gets up to `graceMs` to go
+ * away before it counts as leaked; an fd the test leaked stays, and fails it.
+ */
+export async function assertNoNewFds(before: ReadonlyMap<number, string>, what = 'the test', graceMs = 500): Promise<void> {
+  const end = performance.now() + graceMs;
+  let added = newFds(before);
+  while (added.size > 0 && performance.now() < end) {
+    await sleep(10);
+    added = newFds(before);
+  }
+  assert.is(added.size, 0, `fds ${what} left open: ${describeFds(added)}`);
+}
+
+/** Like {@link assertNoNewFds}, for synchronous tests: no grace period, the runtime gets no turn to close anything. */
+export function assertNoNewFdsNow(before: ReadonlyMap<number, string>, what = 'the test'): void {
+  const added = newFds(before);
+  assert.is(added.size, 0, `fds ${what} left open: ${describeFds(added)}`);
+}
+
+/**
+ * Whether `fd` (of this process, or of process `pid`) has FD_CLOEXEC:
+ * fdinfo's "flags:" field is octal, and O_CLOEXEC (02000000) stands for the bit.
+ */
+export function isCloexec(fd: number, pid: number | 'self' = 'self'): boolean {
+  const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+  assert.ok(flags, `fdinfo of fd ${fd} has a flags field`);
+  return (parseInt(flags[1]!, 8) & 0o2000000) !== 0;
+}
+
+/**
+ * The link targets of the fds an exec()ed child holds: what this process
+ * leaks into the programs it runs. `handOver` fds are passed on purpose, as
+ * the child's fds 3, 4, … (the negative control).
+ */
+export async function childFdTargets(handOver: number[] = []): Promise<string[]> {
+  const child = spawn('/bin/ls', ['-l', '/proc/self/fd'], { stdio: ['ignore', 'pipe', 'inherit', ...handOver] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  assert.is(code, 0, 'ls of the child fds');
+  return out
+    .split('\n')
+    .map((l) => / \d+ -> (.*)$/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined);
 }
 
 /** Things to close at the end of a test. */
@@ -56,16 +130,16 @@ export class Scope {
   }
 }
 
-/** Runs `body` with a Scope, closes it, and asserts no fd leaked. */
+/** Runs `body` with a Scope, closes it, and asserts that every fd the test opened was closed. */
 export async function withScope(body: (s: Scope) => void | Promise<void>): Promise<void> {
-  const before = fdCount();
+  const before = openFds();
   const scope = new Scope();
   try {
     await body(scope);
   } finally {
     scope.close();
   }
-  assert.is(fdCount(), before, 'fd count after the test equals the count before it');
+  await assertNoNewFds(before);
 }
 
 /** fd → events for one select() call. */
@@ -144,16 +218,6 @@ export function fillSendBuffer(sock: Socket): number {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same sequence, so a failing run replays. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG and byte pattern live with the scripts, which use them too. */
+export { mulberry32, patternBytes } from '../scripts/lib/random.mjs';

@@ -1,11 +1,21 @@
 // Raw sockets over real fds: inet, inet6, unix; stream and dgram.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Events, Socket, SystemError, createSelector, socketPair } from '@iomux/core';
-import { fillSendBuffer, throwsCode, withScope, expectEvents } from './helpers.ts';
+import { Events, Socket, SystemError, backends, createSelector, pipe, socketPair } from '@iomux/core';
+import {
+  childFdTargets,
+  expectEvents,
+  fdTarget,
+  fillSendBuffer,
+  isCloexec,
+  openFds,
+  throwsCode,
+  withScope,
+} from './helpers.ts';
 
 const t = (name: string, body: Parameters<typeof withScope>[0]) => test(name, () => withScope(body));
 
@@ -162,13 +172,78 @@ t('shutdown("write") gives the peer EOF; the other direction still works', (s) =
   throwsCode(() => a.shutdown('sideways' as never), 'ERR_INVALID_ARG_VALUE');
 });
 
-t('sockets are close-on-exec', (s) => {
-  const [a] = s.pair();
+// The contract: every fd the library creates is close-on-exec. Checked two
+// ways: the FD_CLOEXEC bit (fdinfo "flags:", O_CLOEXEC = 02000000), and what
+// an exec()ed child really inherits (libuv's spawn closes nothing but what is
+// marked close-on-exec), compared by link target, which names the socket or
+// pipe inode and so cannot be confused with the child's own fds.
+t('every fd the library creates is close-on-exec, and an exec()ed child inherits none of them', async (s) => {
+  const [a, b] = s.pair();
   const srv = listener(s);
-  for (const fd of [a.fileno(), srv.fileno()]) {
-    const flags = /flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;
-    assert.ok((parseInt(flags, 8) & 0o2000000) !== 0, `fd ${fd} has O_CLOEXEC`);
+  const cli = s.add(new Socket());
+  cli.connect(srv.localAddress());
+  const got = srv.accept();
+  assert.ok(got, 'a connection to accept');
+  const conn = s.add(got![0]);
+  const udp = s.add(new Socket('inet', 'dgram'));
+  const unix = s.add(new Socket('unix'));
+  const [pr, pw] = pipe();
+  s.add({ close: () => closeSync(pr) });
+  s.add({ close: () => closeSync(pw) });
+  const ours = new Map<string, number>([
+    ['socketPair()[0]', a.fileno()],
+    ['socketPair()[1]', b.fileno()],
+    ['listening socket()', srv.fileno()],
+    ['connecting socket()', cli.fileno()],
+    ['accept()ed', conn.fileno()],
+    ['dgram socket()', udp.fileno()],
+    ['unix socket()', unix.fileno()],
+    ['pipe() read end', pr],
+    ['pipe() write end', pw],
+  ]);
+  // The selectors' own fds: the epoll fd, and the eventfd that a pending
+  // wait() on select or poll wakes its thread with.
+  const before = new Set(openFds().keys());
+  const waits: Promise<unknown>[] = [];
+  for (const backend of backends()) {
+    const sel = s.selector(backend);
+    sel.register(a, Events.IN);
+    waits.push(sel.wait({ timeoutMs: 5000 }));
   }
+  for (const [fd, target] of openFds()) {
+    if (!before.has(fd) && /^anon_inode:\[(eventpoll|eventfd)\]$/.test(target)) ours.set(`selector ${target}`, fd);
+  }
+  assert.ok([...ours.keys()].some((k) => k.includes('eventpoll')), 'found the epoll fd');
+  assert.ok([...ours.keys()].some((k) => k.includes('eventfd')), 'found a wait thread eventfd');
+
+  for (const [what, fd] of ours) assert.ok(isCloexec(fd), `${what} (fd ${fd}) has FD_CLOEXEC`);
+
+  const targets = new Map([...ours].map(([what, fd]) => [fdTarget(fd)!, what]));
+  const inherited = await childFdTargets();
+  const leaked = inherited.filter((x) => targets.has(x)).map((x) => targets.get(x));
+  assert.equal(leaked, [], 'fds an exec()ed child inherited');
+  s.close(); // resolves the waits
+  await Promise.all(waits);
+});
+
+// Negative control: both checks see an fd that is not close-on-exec. Node
+// marks even its stdio close-on-exec, so the inheritable fd lives in a child,
+// which gets one of our pipes as its fd 3 (spawn dup2()s it there).
+t('negative control: the close-on-exec checks see an inheritable fd', async (s) => {
+  const [pr, pw] = pipe();
+  s.add({ close: () => closeSync(pr) });
+  s.add({ close: () => closeSync(pw) });
+  const sleeper = spawn('/bin/sleep', ['10'], { stdio: ['ignore', 'ignore', 'ignore', pw] });
+  try {
+    // spawn() returns once the child has exec()ed, so its fd table is final.
+    assert.not.ok(isCloexec(3, sleeper.pid!), "the child's fd 3 is inheritable");
+    assert.ok(isCloexec(pw), 'while ours is close-on-exec');
+  } finally {
+    sleeper.kill('SIGKILL');
+    await new Promise((r) => sleeper.once('close', r));
+  }
+  assert.ok((await childFdTargets([pw])).includes(fdTarget(pw)!), 'a child lists the fd it was handed');
+  assert.not.ok((await childFdTargets()).includes(fdTarget(pw)!), 'and not when it was not handed over');
 });
 
 t('a closed socket: fileno() -1, ERR_SOCKET_CLOSED, close() idempotent', () => {

@@ -99,6 +99,43 @@ for (const b of testBackends()) {
     assert.is(m.get(d.fileno()), IN);
   });
 
+  // A spurious wake-up: the native side saw the fd ready, but it was drained
+  // before the callback ran, so the callback's select(0) finds nothing; the
+  // wait must carry on, not resolve with []. Made deterministic with a second
+  // selector whose wait is armed first and becomes ready first: libuv runs
+  // its callback first in the same loop turn (epoll: the order the epoll fds
+  // were added and became ready; select and poll: the order of the threads'
+  // async handles), and the microtask after it drains our fd. The main thread
+  // sleeps before yielding so that both waits have seen the readiness.
+  t('a spurious wake-up (the fd drained before the callback ran) keeps the wait pending', async (s) => {
+    const other = s.selector(b);
+    const sel = s.selector(b);
+    const [x, y] = s.pair();
+    const [a, c] = s.pair();
+    a.setBlocking(false);
+    other.register(x, IN);
+    sel.register(a, IN);
+    let drained = 0;
+    const otherDone = other.wait({ timeoutMs: 5000 }).then((r) => {
+      while (a.recv(100) !== null) drained++;
+      return r;
+    });
+    let early: string | null = null;
+    const p = sel.wait({ timeoutMs: 5000 }).then((r) => {
+      early ??= `settled with ${r.length} entries`;
+      return r;
+    });
+    y.send('x');
+    c.send('y');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    assert.is((await otherDone).length, 1);
+    assert.is(drained, 1, 'our fd was drained before its own callback ran');
+    await sleep(50);
+    assert.is(early, null, 'the spurious wake-up left the wait pending');
+    c.send('z');
+    assert.is(readyMap(await p).get(a.fileno()), IN);
+  });
+
   t('close() during a pending wait resolves it with []', async (s) => {
     const sel = createSelector(b);
     const [a] = s.pair();

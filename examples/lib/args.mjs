@@ -1,68 +1,116 @@
-// Shared command-line plumbing for the examples, so that each example file
-// holds only its multiplexing logic. Only acceptGate() touches a selector.
+// Command-line plumbing for the examples: flags, the usage line, and the one
+// way every example fails (one line on stderr, a non-zero exit). Nothing here
+// touches a socket or a selector; that is each example's own business.
 import { parseArgs } from 'node:util';
-import { Socket, backends, raiseFdLimit } from '@iomux/core';
+import { backends } from '@iomux/core';
+
+/** @typedef {import('@iomux/core').BackendName} BackendName */
+
+const BASE_USAGE = '[--backend select|poll|epoll] [--host H] [--port N]';
+
+/** The one usage line an example prints for --help and after every flag error. */
+export function usageLine(name, usage = '', base = BASE_USAGE) {
+  return `usage: node examples/${name}.mjs ${base}${usage ? ' ' + usage : ''}`;
+}
 
 /**
- * Parses the flags every server understands (--backend, --host, --port) plus
- * `extra`, a `node:util` parseArgs option table. Exits with a usage message
- * on a bad flag.
+ * A flag error: the message, the usage line, exit 2.
+ * @returns {never}
  */
-export function serverArgs(name, extra = {}, usage = '') {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        backend: { type: 'string', default: 'default' },
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '0' },
-        help: { type: 'boolean', short: 'h' },
-        ...extra,
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    fail(name, err.message, usage);
-  }
-  if (values.help) {
-    console.log(`usage: node examples/${name}.mjs [--backend select|poll|epoll] [--host H] [--port N]${usage ? ' ' + usage : ''}`);
-    process.exit(0);
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(name, `--port must be 0..65535, got ${values.port}`, usage);
-  if (values.backend !== 'default' && !backends().includes(values.backend)) {
-    fail(name, `--backend must be one of ${backends().join(', ')}, got ${values.backend}`, usage);
-  }
-  return { ...values, port };
-}
-
-/** Parses a positive integer flag value or exits. */
-export function intFlag(name, flag, value) {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) fail(name, `--${flag} must be a positive integer, got ${value}`);
-  return n;
-}
-
-function fail(name, message, usage = '') {
+export function fail(name, message, usage = '', base = BASE_USAGE) {
   console.error(`${name}: ${message}`);
-  console.error(`usage: node examples/${name}.mjs [--backend select|poll|epoll] [--host H] [--port N]${usage ? ' ' + usage : ''}`);
+  console.error(usageLine(name, usage, base));
   process.exit(2);
 }
 
 /**
- * A non-blocking listening TCP socket on host:port (port 0: the kernel picks
- * a free one). Also raises the process's open-file limit, so a server can
- * hold more than the usual 1024 connections (select still cannot: see
- * FD_SETSIZE in the echo servers).
+ * Parses `options` (a `node:util` parseArgs table) strictly: --help prints
+ * the usage line and exits 0; an unknown flag, a missing value or a stray
+ * argument prints the error and the usage line and exits 2.
+ * @returns {Record<string, any>} flag name -> value (string, or boolean for a boolean flag)
  */
-export function listenTcp(host, port) {
-  raiseFdLimit(Infinity); // up to the hard limit
-  const server = new Socket('inet', 'stream');
-  server.setReuseAddress(true); // restart at once even if old connections linger in TIME_WAIT
-  server.bind({ host, port });
-  server.listen(128);
-  server.setBlocking(false); // accept() returns null instead of blocking
-  return server;
+export function parseFlags(name, options, usage = '', base = BASE_USAGE) {
+  /** @type {Record<string, any>} */
+  let values = {};
+  try {
+    ({ values } = parseArgs({ options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    fail(name, err.message.split('\n')[0], usage, base); // parseArgs may add hints on more lines
+  }
+  if (values.help) {
+    console.log(usageLine(name, usage, base));
+    process.exit(0);
+  }
+  return values;
+}
+
+/**
+ * Parses the flags every server understands (--backend, --host, --port) plus
+ * `extra`. `--port` takes decimal digits only, 0..65535 (0: the kernel picks
+ * a free port), so `0x50`, `1e3` and an empty `--port=` are errors, not
+ * ports 80, 1000 and "random".
+ * @returns {Record<string, any> & { backend: BackendName | 'default', host: string, port: number }}
+ */
+export function serverArgs(name, extra = {}, usage = '') {
+  const values = parseFlags(
+    name,
+    {
+      backend: { type: 'string', default: 'default' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      ...extra,
+    },
+    usage,
+  );
+  return { ...values, host: String(values.host), backend: backendFlag(name, values.backend, usage), port: portFlag(name, values.port, usage) };
+}
+
+/** `--port`: decimal digits, 0..65535. */
+export function portFlag(name, value, usage = '', base = BASE_USAGE) {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) fail(name, `--port must be a decimal number 0..65535, got '${value}'`, usage, base);
+  return Number(value);
+}
+
+/**
+ * `--backend`: one this platform has, or 'default'.
+ * @returns {BackendName | 'default'}
+ */
+export function backendFlag(name, value, usage = '', base = BASE_USAGE) {
+  if (value !== 'default' && !backends().includes(value)) {
+    fail(name, `--backend must be one of ${backends().join(', ')}, got '${value}'`, usage, base);
+  }
+  return value;
+}
+
+/** A positive integer flag (decimal digits), or exit 2. */
+export function intFlag(name, flag, value, usage = '', base = BASE_USAGE) {
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+    fail(name, `--${flag} must be a positive integer, got '${value}'`, usage, base);
+  }
+  return Number(value);
+}
+
+const WHY = {
+  EADDRINUSE: 'address already in use (another server on that port?)',
+  EADDRNOTAVAIL: 'address not available (not an address of this machine)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  ECONNREFUSED: 'connection refused (is the server running?)',
+  EAI_NONAME: 'host not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+  ENOTFOUND: 'host not found',
+  EAFNOSUPPORT: 'address family not supported',
+};
+
+/**
+ * A system call failed at start-up (bind, connect): one line saying what was
+ * attempted and why it failed, then exit 1. Anything that is not a system
+ * error is a bug, and keeps its stack trace.
+ * @returns {never}
+ */
+export function exitOnSystemError(name, what, err) {
+  if (typeof err?.syscall !== 'string') throw err;
+  console.error(`${name}: ${what}: ${WHY[err.code] ?? err.message} [${err.code}]`);
+  process.exit(1);
 }
 
 /** Prints the one ready line tests and scripts wait for. */
@@ -71,58 +119,10 @@ export function announce(server, sel) {
   console.log(`listening on ${host}:${port} backend=${sel.backend}`);
 }
 
-/**
- * Signals. select() blocks this thread, and Node runs signal handlers only
- * from its event loop, so a server loop must (1) wait with a finite timeout
- * and (2) give the event loop a turn between waits (`await turn()`).
- * Returns an object whose `stopping` becomes true on SIGINT or SIGTERM.
- */
-export function stopOnSignals() {
-  const state = { stopping: false, signal: null };
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.on(sig, () => {
-      state.stopping = true;
-      state.signal = sig;
-    });
-  }
-  return state;
-}
-
-/** Lets Node's event loop run once (signal handlers, mostly). */
-export const turn = () => new Promise((resolve) => setImmediate(resolve));
-
 /** Prints a message to stderr only the first time `key` is seen. */
 const warned = new Set();
 export function warnOnce(key, message) {
   if (warned.has(key)) return;
   warned.add(key);
   console.error(message);
-}
-
-/**
- * Out of file descriptors (EMFILE, ENFILE), accept() fails and the waiting
- * connection stays queued, so the listener stays readable and a
- * level-triggered loop would spin on it at 100% CPU. The cure: stop watching
- * the listener until one of our connections closes and frees an fd.
- */
-export function acceptGate(sel, server, events, name) {
-  let paused = false;
-  return {
-    /** Give it accept()'s error; true if it was the out-of-fds case (now paused). */
-    pauseOn(err) {
-      if (err.code !== 'EMFILE' && err.code !== 'ENFILE') return false;
-      warnOnce(err.code, `${name}: out of file descriptors (${err.code}); not accepting until a connection closes`);
-      if (!paused) {
-        sel.unregister(server);
-        paused = true;
-      }
-      return true;
-    },
-    /** Call whenever a connection closes: an fd is free, so accept again. */
-    resume() {
-      if (!paused) return;
-      sel.register(server, events);
-      paused = false;
-    },
-  };
 }

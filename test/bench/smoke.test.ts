@@ -1,4 +1,4 @@
-// CI smoke run of the benchmark harness (issue 6): `pnpm bench --smoke`
+// CI smoke run of the benchmark harness: `pnpm bench --smoke`
 // finishes in seconds and writes JSON of the expected shape and an SVG chart.
 // It checks that the harness works, never how fast anything is.
 import { test } from 'uvu';

@@ -4,7 +4,7 @@
 // accepted, and it exits with code 0 on SIGINT/SIGTERM.
 import { test } from 'uvu';
 import * as net from 'node:net';
-import { testBackends } from '../helpers.ts';
+import { newFds, testBackends } from '../helpers.ts';
 import { assert, echoOnce, echoSizes, eventually, killAll, liveCount, startExample, vanishMidSend } from './harness.ts';
 
 const servers: { name: string; extra: string[]; backends: string[] }[] = [
@@ -12,6 +12,7 @@ const servers: { name: string; extra: string[]; backends: string[] }[] = [
   { name: 'poll-flags', extra: [], backends: ['select', 'poll', 'epoll'] },
   { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: ['select', 'poll', 'epoll'] },
   { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: ['epoll'] },
+  { name: 'echo-async', extra: [], backends: ['select', 'poll', 'epoll'] },
 ];
 
 test.after(killAll);
@@ -25,7 +26,7 @@ for (const { name, extra, backends } of servers) {
       try {
         assert.is(srv.backend, backend);
         assert.is(srv.host, '127.0.0.1');
-        const idle = srv.fdCount();
+        const idle = srv.fds();
         const sizes = echoSizes();
         const clients = sizes.map((size, i) =>
           echoOnce(srv.port, size, { halfClose: i % 3 === 0, piece: i % 4 === 1 ? 4096 : undefined }),
@@ -38,8 +39,9 @@ for (const { name, extra, backends } of servers) {
         await Promise.all([...clients, ...vandals]);
         await echoOnce(srv.port, 1000); // still serving afterwards
         // Every connection it accepted is closed again.
-        const settled = await eventually(() => srv.fdCount() === idle);
-        assert.ok(settled, `server fds: ${srv.fdCount()}, idle: ${idle}`);
+        const left = () => [...newFds(idle, srv.fds()).values()];
+        const settled = await eventually(() => left().length === 0);
+        assert.ok(settled, `server fds still open since it was idle: ${left().join(', ')}`);
         const { code, signal } = await srv.stop('SIGINT');
         assert.is(signal, null, 'exits by itself, not killed by the signal');
         assert.is(code, 0, `exit code (stderr: ${srv.stderr()})`);

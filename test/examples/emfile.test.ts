@@ -22,6 +22,7 @@ const CASES: [string, string[], string][] = [];
 for (const b of testBackends()) CASES.push(['echo-queue', [], b]);
 if (testBackends().includes('poll')) CASES.push(['poll-flags', [], 'poll']);
 if (testBackends().includes('epoll')) CASES.push(['epoll-edge-echo', ['--mode', 'edge'], 'epoll']);
+for (const b of testBackends()) CASES.push(['echo-async', [], b]);
 
 /** CPU seconds (user + system) the process has used. */
 function cpuSeconds(pid: number): number {

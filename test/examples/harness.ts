@@ -1,84 +1,25 @@
 // Helpers for the examples tests: start an example as a child process, read
 // its ready line, drive it with real clients over 127.0.0.1, and make sure
 // every child is gone when the test file ends.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
+import { killAll, liveCount, runChild, startServer, type Server } from '../../scripts/lib/child.mjs';
+import { patternBytes } from '../../scripts/lib/random.mjs';
+
+// Seeded payloads: a failing run sends the same bytes again.
+let payloadSeed = 0;
+const randomBytes = (n: number) => patternBytes(++payloadSeed, n);
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const live = new Set<ChildProcess>();
 
-// Last resort: never leave a server running after this test process.
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
+// The project's one supervisor (scripts/lib/child.mjs) tracks every child and
+// kills what is left when this process exits.
+export { killAll, liveCount, type Server };
 
-export interface Server {
-  child: ChildProcess;
-  host: string;
-  port: number;
-  backend: string;
-  stdout(): string;
-  stderr(): string;
-  /** Sends `signal` and resolves with how the child ended. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** How many fds the server process has open now. */
-  fdCount(): number;
-}
-
-const READY = /^listening on (\S+):(\d+) backend=(\w+)$/m;
-
-/** Runs `node <script> ...args` and resolves once it prints its ready line. */
+/** Runs `node <script> ...args` and resolves once it prints its ready line ("listening on HOST:PORT backend=B"). */
 export function startScript(script: string, args: string[], readyTimeoutMs = 15_000): Promise<Server> {
-  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let out = '';
-  let err = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(`no ready line within ${readyTimeoutMs} ms`), readyTimeoutMs);
-    function fail(why: string) {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${script} ${args.join(' ')}: ${why}\nstdout: ${out}\nstderr: ${err}`));
-    }
-    const onData = () => {
-      const m = READY.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      resolve({
-        child,
-        host: m[1]!,
-        port: Number(m[2]),
-        backend: m[3]!,
-        stdout: () => out,
-        stderr: () => err,
-        fdCount: () => readdirSync(`/proc/${child.pid}/fd`).length,
-        async stop(signal = 'SIGINT') {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          const guard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-          try {
-            return await exited;
-          } finally {
-            clearTimeout(guard);
-          }
-        },
-      });
-    };
-    child.stdout!.on('data', onData);
-    void exited.then(({ code, signal }) => fail(`exited early (code ${code}, signal ${signal})`));
-  });
+  return startServer(process.execPath, [script, ...args], { cwd: ROOT, readyTimeoutMs });
 }
 
 /** Starts examples/NAME.mjs. */
@@ -86,34 +27,10 @@ export function startExample(name: string, args: string[]): Promise<Server> {
   return startScript(`examples/${name}.mjs`, args);
 }
 
-/** Runs a command to completion (bounded), capturing its output. */
-export function run(args: string[], input = '', timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // the child may exit before reading it all
-    child.stdin.end(input);
-  });
-}
-
-/** How many child processes started here are still running. */
-export function liveCount(): number {
-  return live.size;
-}
-
-/** Kills whatever is still running (for after-hooks). */
-export function killAll(): void {
-  for (const c of live) c.kill('SIGKILL');
+/** Runs `node ...args` to completion (bounded), capturing its output. */
+export async function run(args: string[], input = '', timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await runChild(process.execPath, args, { cwd: ROOT, input, timeoutMs });
+  return { code, stdout, stderr };
 }
 
 /** Retries `check` until it returns true or `timeoutMs` passes; returns the last result. */

@@ -15,6 +15,7 @@ const ECHO: [string, string[], string[]][] = [
   ['poll-flags', [], ['select', 'poll', 'epoll']],
   ['epoll-edge-echo', ['--mode', 'level'], ['select', 'poll', 'epoll']],
   ['epoll-edge-echo', ['--mode', 'edge'], ['epoll']],
+  ['echo-async', [], ['select', 'poll', 'epoll']],
 ];
 
 /** Connects and resolves once connected. */

@@ -1,9 +1,9 @@
 // trace, echo-client, the `pnpm example` runner, and the flags' error paths.
 import { test } from 'uvu';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { testBackends } from '../helpers.ts';
+import { startServer } from '../../scripts/lib/child.mjs';
 import { ROOT, assert, echoOnce, eventually, killAll, liveCount, run, startExample, startScript } from './harness.ts';
 
 test.after(killAll);
@@ -11,10 +11,11 @@ test.after(killAll);
 const PAIR = /\((\d+), ([A-Z|0-9x]+)\)/g;
 
 for (const backend of testBackends()) {
-  test(`trace on ${backend}: prints (fd, events) lists as a client connects, is answered and leaves`, async () => {
+  test(`trace on ${backend}: follows the classic step by step, [(L, IN)] -> [(C, IN)] -> [(C, OUT)] -> [(C, HUP)]`, async () => {
     const srv = await startExample('trace', ['--backend', backend, '--port', '0']);
     try {
-      // A browser-like visit: request, read the whole response, leave.
+      // A browser-like visit, with the classic's bare-LF request ("\n\n"):
+      // request, read the whole response, see the server close.
       const reply = await new Promise<string>((resolve, reject) => {
         const s = net.connect({ host: '127.0.0.1', port: srv.port });
         let got = '';
@@ -25,27 +26,28 @@ for (const backend of testBackends()) {
           s.end();
           resolve(got);
         });
-        s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+        s.on('connect', () => s.write('GET / HTTP/1.1\nHost: localhost\n\n'));
       });
       assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
       assert.ok(reply.endsWith('Hello from trace!\n'));
-      // The server sees the client leave: IN|HUP on poll/epoll, IN on select.
-      const leave = backend === 'select' ? 'IN' : 'IN|HUP';
       const lines = () => srv.stdout().split('\n').slice(1).filter(Boolean);
-      const pairs = () => lines().flatMap((l) => [...l.matchAll(PAIR)].map((m) => [Number(m[1]), m[2]!] as const));
-      const story = () => {
-        const all = pairs();
-        const conn = all.find(([fd]) => fd !== all[0]?.[0])?.[0];
-        return all.filter(([fd]) => fd === conn).map(([, ev]) => ev);
-      };
-      // Request, response, leaving: three reports for the connection.
-      const seen = await eventually(() => story().length >= 3);
-      for (const l of lines()) assert.match(l, /^\[\(\d+, [A-Z|0-9x]+\)(, \(\d+, [A-Z|0-9x]+\))*\]$/, `line format: ${l}`);
-      assert.ok(seen, `saw the client leave: ${lines().join(' ')}`);
-      const first = pairs()[0]!;
-      assert.is(first[1], 'IN', 'first the listening socket: a connection to accept');
-      assert.ok(first[0] >= 3, 'a real fd');
-      assert.equal(story(), ['IN', 'OUT', leave], 'request, writable, then the client leaves');
+      const reports = () => lines().filter((l) => !l.startsWith('#') && l !== '[]');
+      // select cannot report HUP (nor watch for it alone): it sees IN (EOF).
+      const last = backend === 'select' ? 'IN' : 'HUP';
+      assert.ok(await eventually(() => reports().length >= 4), `four reports: ${lines().join(' ')}`);
+      for (const l of lines()) assert.match(l, /^(\[\]|# .*|\[\(\d+, [A-Z|0-9x]+\)(, \(\d+, [A-Z|0-9x]+\))*\])$/, `line format: ${l}`);
+      const steps = reports().slice(0, 4).map((l) => {
+        const m = [...l.matchAll(PAIR)];
+        assert.is(m.length, 1, `one (fd, events) pair per step: ${l}`);
+        return [Number(m[0]![1]), m[0]![2]!] as const;
+      });
+      const [L, C] = [steps[0]![0], steps[1]![0]];
+      assert.ok(L >= 3 && C !== L, 'the listener, then a new fd for the connection');
+      assert.equal(steps, [[L, 'IN'], [C, 'IN'], [C, 'OUT'], [C, last]], 'the classic\'s (3, 1) (5, 1) (5, 4) (5, 16)');
+      if (backend === 'select') assert.ok(lines().some((l) => l.startsWith('# select')), 'a note where select differs');
+      else assert.not.ok(lines().some((l) => l.startsWith('#')), 'no note on poll and epoll');
+      // After the hang-up the connection is gone: the next timeout prints [].
+      assert.ok(await eventually(() => lines().at(-1) === '[]', 5000), `[] after the close: ${lines().join(' ')}`);
       const { code } = await srv.stop('SIGTERM');
       assert.is(code, 0);
     } finally {
@@ -104,7 +106,7 @@ test('scripts/example.mjs lists the examples and exits 1 without a known name', 
   for (const args of [[], ['no-such-example']]) {
     const r = await run(['scripts/example.mjs', ...args]);
     assert.is(r.code, 1);
-    for (const name of ['echo-queue', 'poll-flags', 'epoll-edge-echo', 'http-hello', 'http-static', 'echo-client', 'trace']) {
+    for (const name of ['echo-queue', 'poll-flags', 'epoll-edge-echo', 'http-hello', 'http-static', 'echo-client', 'trace', 'level-vs-edge', 'skeleton', 'echo-async', 'scaling']) {
       assert.ok(r.stderr.includes(`  ${name}\n`), `lists ${name}`);
     }
   }
@@ -124,38 +126,19 @@ test('scripts/example.mjs runs an example with the remaining flags', async () =>
 });
 
 test('pnpm example NAME --backend poll --port 0 prints the ready line on stdout', async () => {
-  // pnpm runs the script through a shell: start it in its own process group
-  // so that the whole group can be stopped afterwards.
-  const child = spawn('pnpm', ['--silent', 'example', 'http-hello', '--backend', 'poll', '--port', '0'], {
+  // pnpm runs the script through a shell: the supervisor starts it in its own
+  // process group and stops the whole group.
+  const srv = await startServer('pnpm', ['--silent', 'example', 'http-hello', '--backend', 'poll', '--port', '0'], {
     cwd: ROOT,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    readyTimeoutMs: 30_000,
   });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise((r) => child.on('exit', r));
   try {
-    const ok = await eventually(() => /^listening on 127\.0\.0\.1:\d+ backend=poll$/m.test(out) || child.exitCode !== null, 30_000);
-    assert.ok(ok && /listening on/.test(out), `stdout: ${out}\nstderr: ${err}`);
-    const port = Number(/:(\d+) backend/.exec(out)![1]);
-    assert.is(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'Hello from iomux!\n');
+    assert.is(srv.host, '127.0.0.1');
+    assert.is(srv.backend, 'poll');
+    assert.is(await (await fetch(`http://127.0.0.1:${srv.port}/`)).text(), 'Hello from iomux!\n');
   } finally {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    const guard = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, 10_000);
-    await exited;
-    clearTimeout(guard);
+    await srv.stop('SIGTERM');
   }
 });
 

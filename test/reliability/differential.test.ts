@@ -1,4 +1,4 @@
-// Differential test across backends (issue 5).
+// Differential test across backends.
 //
 // A seeded random driver opens unix socket pairs, pipes and unix listening
 // sockets, and runs one sequence of operations (register / modify /
@@ -13,9 +13,10 @@
 //   IOMUX_DIFF_SEQS=2000 IOMUX_DIFF_STEPS=50   how much to run (defaults)
 //   IOMUX_DIFF_BASE=1                          first seed (seeds are BASE..BASE+SEQS-1)
 //   IOMUX_DIFF_SEED=1234                       replay one seed and print every op
-//   IOMUX_DIFF_STRICT=0                        tolerate (count) the differences listed in KNOWN_BUGS
 //
-// ALLOWED differences (P = poll's mask, E = epoll's, S = select's, I = interest):
+// ALLOWED differences (P = poll's mask, E = epoll's, S = select's, I = interest).
+// The code reads them from the capability records (reportsClosedFd,
+// reportsHup), comparing each backend with poll:
 //  1. epoll forgets an fd closed while registered: E = 0 for it. poll and
 //     select report NVAL for it while the number stays closed; once the
 //     number is reused by a new file, they watch that file with the old
@@ -34,31 +35,31 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
-import { Events, Socket, createSelector, formatEvents, pipe, socketPair, type BackendName, type Selector } from '@iomux/core';
-import { fdCount, mulberry32 } from '../helpers.ts';
+import {
+  Events,
+  Socket,
+  capabilities,
+  createSelector,
+  formatEvents,
+  pipe,
+  socketPair,
+  type BackendCapabilities,
+  type BackendName,
+  type Selector,
+} from '@iomux/core';
+import { assertNoNewFds, mulberry32, openFds } from '../helpers.ts';
 
 const { IN, OUT, PRI, RDHUP, ERR, HUP, NVAL, ONESHOT } = Events;
 const SEQS = Number(process.env.IOMUX_DIFF_SEQS ?? 2000);
 const STEPS = Number(process.env.IOMUX_DIFF_STEPS ?? 50);
 const BASE = Number(process.env.IOMUX_DIFF_BASE ?? 1);
 const REPLAY = process.env.IOMUX_DIFF_SEED;
-// Strict by default now that the bug below is fixed; IOMUX_DIFF_STRICT=0 tolerates it.
-const STRICT = process.env.IOMUX_DIFF_STRICT !== '0';
 const BACKENDS: BackendName[] = ['poll', 'epoll', 'select'];
-
-// Differences the driver found that are NOT documented: library bugs. They
-// are tolerated (and counted) so CI stays green; IOMUX_DIFF_STRICT=1 fails on
-// them (all now fixed). Directed repros: test/reliability/regressions.test.ts.
-const KNOWN_BUGS = {
-  // BUG: select backend: a registered ONESHOT fd that is closed is reported
-  // NVAL on every select() instead of once (backend_select.cc Wait(): the
-  // EBADF path disarms only its local copy `armed`, never master_, and
-  // ignores kOneshot). poll reports NVAL once and disarms. If the number is
-  // then reused, select keeps reporting the new file. BUG 1 in
-  // regressions.test.ts. First seen (with
-  // IOMUX_DIFF_STRICT=1) at seed 48, step 25; also seed 87.
-  selectOneshotNvalRepeats: 0,
-};
+// The allowed differences below read from the backends' capability records.
+const CAPS = Object.fromEntries(BACKENDS.map((b) => [b, capabilities(b)])) as Record<BackendName, BackendCapabilities>;
+// The reference every other backend is compared with: one that reports HUP,
+// ERR and closed fds (poll).
+const REF = BACKENDS.find((b) => CAPS[b].reportsHup && CAPS[b].reportsClosedFd)!;
 
 // ---------------------------------------------------------------- model
 
@@ -92,7 +93,6 @@ interface KeyState {
   events: number;
   stale: boolean; // the end was closed while registered
   armed: Record<BackendName, boolean>;
-  selectNvalFired: boolean; // KNOWN_BUGS: select reported NVAL for this ONESHOT key but stays armed
 }
 
 const byte = (stream: number, off: number) => (off * 31 + stream * 7 + (off >> 8)) & 0xff;
@@ -269,7 +269,7 @@ class Sequence {
       if (key.fd !== e.fd || key.fileobj !== fileobj) throw new Error('register returned a wrong key');
     });
     if (r === 'ok') {
-      this.keys.set(e.fd, { end: e, fd: e.fd, fileobj, events: ev, stale: false, armed: { poll: true, epoll: true, select: true }, selectNvalFired: false });
+      this.keys.set(e.fd, { end: e, fd: e.fd, fileobj, events: ev, stale: false, armed: { poll: true, epoll: true, select: true } });
     } else if (r !== 'ERR_ALREADY_REGISTERED' || !this.keys.has(e.fd)) {
       this.fail(`register ${e.name}: unexpected ${r}`);
     }
@@ -427,33 +427,28 @@ class Sequence {
       (b) => `${b}{${[...reports[b]].map(([fd, ev]) => `${this.keys.get(fd)?.end.name}=fd${fd}:${formatEvents(ev)}`).join(' ')}}`,
     ).join(' ');
     if (REPLAY) console.log(`      ${this.#lastReports}`);
-    for (const k of this.keys.values()) this.check(k, reports.poll.get(k.fd) ?? 0, reports.epoll.get(k.fd) ?? 0, reports.select.get(k.fd) ?? 0);
+    for (const k of this.keys.values()) {
+      this.check(k, Object.fromEntries(BACKENDS.map((b) => [b, reports[b].get(k.fd) ?? 0])) as Record<BackendName, number>);
+    }
     // ONESHOT: what was reported is now disarmed.
     for (const k of this.keys.values()) {
       if (!(k.events & ONESHOT)) continue;
       for (const b of BACKENDS) if (reports[b].has(k.fd)) k.armed[b] = false;
-      if (reports.select.get(k.fd) === NVAL) k.selectNvalFired = true;
     }
   }
 
-  check(k: KeyState, P: number, E: number, S: number): void {
+  check(k: KeyState, got: Record<BackendName, number>): void {
     const I = k.events;
     const who = `${k.end.name}=fd${k.fd} interest ${formatEvents(I)}${k.stale ? ' (closed while registered)' : ''}`;
     const f = formatEvents;
     for (const b of BACKENDS) {
-      const got = b === 'poll' ? P : b === 'epoll' ? E : S;
-      if (got && !k.armed[b]) {
-        if (b === 'select' && k.stale && k.selectNvalFired && !STRICT) {
-          KNOWN_BUGS.selectOneshotNvalRepeats++;
-        } else {
-          this.fail(`${who}: ${b} reported ${f(got)} for a fired ONESHOT key (not re-armed)`);
-        }
-      }
-      if (got & ~(I | ERR | HUP | NVAL) & 0xffffffff) this.fail(`${who}: ${b} reported bits outside interest|ERR|HUP|NVAL: ${f(got)}`);
+      if (got[b] && !k.armed[b]) this.fail(`${who}: ${b} reported ${f(got[b])} for a fired ONESHOT key (not re-armed)`);
+      if (got[b] & ~(I | ERR | HUP | NVAL) & 0xffffffff) this.fail(`${who}: ${b} reported bits outside interest|ERR|HUP|NVAL: ${f(got[b])}`);
     }
+    const R = got[REF];
     if (k.stale) {
-      // ALLOWED 1.
-      if (E !== 0) this.fail(`${who}: epoll reported ${f(E)} for a closed fd`);
+      // ALLOWED 1: a backend that does not report closed fds forgets them.
+      for (const b of BACKENDS) if (!CAPS[b].reportsClosedFd && got[b] !== 0) this.fail(`${who}: ${b} reported ${f(got[b])} for a closed fd`);
       let reused = true;
       try {
         fstatSync(k.fd);
@@ -461,37 +456,42 @@ class Sequence {
         reused = false;
       }
       if (!reused) {
-        if (k.armed.poll && P !== NVAL) this.fail(`${who}: poll reported ${f(P)}, expected NVAL`);
-        if (k.armed.select && S !== NVAL) this.fail(`${who}: select reported ${f(S)}, expected NVAL`);
+        for (const b of BACKENDS) {
+          if (CAPS[b].reportsClosedFd && k.armed[b] && got[b] !== NVAL) this.fail(`${who}: ${b} reported ${f(got[b])}, expected NVAL`);
+        }
         return;
       }
-      // Reused number: poll and select watch the new file; compare them.
-      if (!k.armed.poll || !k.armed.select) return;
+      // Reused number: the backends that only know numbers watch the new file; compare them.
       const reuser = this.live().find((e) => e.fd === k.fd);
-      this.checkSelect(who, I, P, S, reuser);
+      for (const b of BACKENDS) {
+        if (b !== REF && CAPS[b].reportsClosedFd && k.armed[REF] && k.armed[b]) this.checkAgainstRef(b, who, I, R, got[b], reuser);
+      }
       return;
     }
-    // ALLOWED 4: poll and epoll agree exactly (when both are armed).
-    if (k.armed.poll && k.armed.epoll && P !== E) this.fail(`${who}: poll ${f(P)} != epoll ${f(E)}`);
-    if (k.armed.poll && k.armed.select) this.checkSelect(who, I, P, S, k.end);
-    // Model: unread data must show as IN on poll.
+    for (const b of BACKENDS) if (b !== REF && k.armed[REF] && k.armed[b]) this.checkAgainstRef(b, who, I, R, got[b], k.end);
+    // Model: unread data must show as IN on the reference.
     const e = k.end;
-    if (k.armed.poll && I & IN && e.in && e.in.written > e.in.read && !(P & IN) && !e.peerReset) {
-      this.fail(`${who}: ${e.in.written - e.in.read} bytes unread but poll reports ${f(P)}`);
+    if (k.armed[REF] && I & IN && e.in && e.in.written > e.in.read && !(R & IN) && !e.peerReset) {
+      this.fail(`${who}: ${e.in.written - e.in.read} bytes unread but ${REF} reports ${f(R)}`);
     }
   }
 
-  // ALLOWED 2 and 3.
-  checkSelect(who: string, I: number, P: number, S: number, e: End | undefined): void {
+  // ALLOWED 4: a backend that reports HUP agrees with the reference exactly.
+  // ALLOWED 2 and 3: one that does not (select) reports its projection.
+  checkAgainstRef(b: BackendName, who: string, I: number, R: number, G: number, e: End | undefined): void {
     const f = formatEvents;
-    if (P & NVAL) this.fail(`${who}: poll reported NVAL for an open fd: ${f(P)}`);
+    if (CAPS[b].reportsHup) {
+      if (G !== R) this.fail(`${who}: ${REF} ${f(R)} != ${b} ${f(G)}`);
+      return;
+    }
+    if (R & NVAL) this.fail(`${who}: ${REF} reported NVAL for an open fd${e ? '' : ' (no live end)'}: ${f(R)}`);
     let want = 0;
-    if (I & IN && P & (IN | HUP | ERR)) want |= IN;
-    if (I & OUT && P & (OUT | ERR)) want |= OUT;
-    if (I & PRI && P & PRI) want |= PRI;
+    if (I & IN && R & (IN | HUP | ERR)) want |= IN;
+    if (I & OUT && R & (OUT | ERR)) want |= OUT;
+    if (I & PRI && R & PRI) want |= PRI;
     const mask = IN | OUT | PRI | ERR | HUP | NVAL;
-    if ((S & mask) !== want) this.fail(`${who}: select ${f(S)} does not match poll ${f(P)} (expected ${f(want)} apart from RDHUP)`);
-    if ((S & RDHUP) !== (P & RDHUP)) this.fail(`${who}: select ${f(S)} and poll ${f(P)} disagree on RDHUP`);
+    if ((G & mask) !== want) this.fail(`${who}: ${b} ${f(G)} does not match ${REF} ${f(R)} (expected ${f(want)} apart from RDHUP)`);
+    if ((G & RDHUP) !== (R & RDHUP)) this.fail(`${who}: ${b} ${f(G)} and ${REF} ${f(R)} disagree on RDHUP`);
   }
 
   // -- the driver -------------------------------------------------------
@@ -587,19 +587,16 @@ if (REPLAY !== undefined) {
   });
 } else {
   const CHUNK = 250;
-  const fdsBefore = fdCount();
+  const fdsBefore = openFds();
   for (let start = 0; start < SEQS; start += CHUNK) {
     const n = Math.min(CHUNK, SEQS - start);
     test(`seeds ${BASE + start}..${BASE + start + n - 1}: select, poll and epoll agree on every step (${STEPS} steps each)`, () => {
       for (let i = 0; i < n; i++) runSeed(BASE + start + i);
     });
   }
-  test('the driver closed every fd it opened', () => {
-    assert.is(fdCount(), fdsBefore);
-    console.log(
-      `differential: ${SEQS} sequences x ${STEPS} steps; tolerated known-bug differences: ` +
-        `select ONESHOT NVAL repeats=${KNOWN_BUGS.selectOneshotNvalRepeats}`,
-    );
+  test('the driver closed every fd it opened', async () => {
+    await assertNoNewFds(fdsBefore, 'the driver');
+    console.log(`differential: ${SEQS} sequences x ${STEPS} steps`);
   });
 }
 
@@ -634,7 +631,5 @@ if (REPLAY === undefined) {
     });
   }
 }
-
-// The directed repro of KNOWN_BUGS.selectOneshotNvalRepeats is BUG 1 in regressions.test.ts.
 
 test.run();

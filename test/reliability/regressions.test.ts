@@ -8,8 +8,8 @@ import { Events, Socket, createSelector, socketPair } from '@iomux/core';
 const bug = test;
 const { IN, NVAL, ONESHOT, RDHUP } = Events;
 
-// BUG 1 (found by the differential driver; IOMUX_DIFF_STRICT=1 fails at seed
-// 48, step 25): the select backend reports a registered ONESHOT fd that was
+// BUG 1 (found by the differential driver at seed 48, step 25, before the
+// fix): the select backend reports a registered ONESHOT fd that was
 // closed as NVAL on every select() instead of once, and if the number is then
 // reused it reports the new file, still armed. poll reports NVAL once and
 // disarms. Suspected cause: backend_select.cc Wait(), EBADF path: it calls

@@ -1,4 +1,4 @@
-// Resource safety (issue 5): long cycles leave the fd count and RSS flat, and
+// Resource safety: long cycles leave the fd count and RSS flat, and
 // objects dropped without close() give their fds back through the garbage
 // collector (FinalizationRegistry for Socket, the addon's finalizer for
 // selectors). Figures are printed for docs/reliability.md; the RSS bounds are
@@ -11,7 +11,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, Socket, createSelector, raiseFdLimit, socketPair, type Selector } from '@iomux/core';
-import { fdCount, sleep, testBackends } from '../helpers.ts';
+import { assertNoNewFds, fdTarget, newFds, openFds, sleep, testBackends } from '../helpers.ts';
 
 const SAN = process.env.IOMUX_SANITIZER === '1';
 const SCALE = SAN ? 10 : 1;
@@ -26,9 +26,9 @@ function rssMiB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
-function checkFlat(what: string, fds0: number, fds1: number, rss0: number, rss1: number): void {
-  console.log(`  ${what}: fds ${fds0} -> ${fds1}; RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB (${(rss1 - rss0 >= 0 ? '+' : '') + (rss1 - rss0).toFixed(1)})`);
-  assert.is(fds1, fds0, `${what}: fd count is flat`);
+async function checkFlat(what: string, fds0: ReadonlyMap<number, string>, rss0: number, rss1: number): Promise<void> {
+  console.log(`  ${what}: fds ${fds0.size}, ${newFds(fds0).size} new; RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB (${(rss1 - rss0 >= 0 ? '+' : '') + (rss1 - rss0).toFixed(1)})`);
+  await assertNoNewFds(fds0, what);
   if (!SAN) assert.ok(rss1 - rss0 < RSS_BOUND_MIB, `${what}: RSS grew ${(rss1 - rss0).toFixed(1)} MiB (bound ${RSS_BOUND_MIB})`);
 }
 
@@ -42,7 +42,7 @@ async function collectUntil(ok: () => boolean): Promise<boolean> {
 }
 
 for (const b of testBackends()) {
-  test(`${b}: ${REG_CYCLES.toLocaleString('en')} register/unregister cycles keep fds and RSS flat`, () => {
+  test(`${b}: ${REG_CYCLES.toLocaleString('en')} register/unregister cycles keep fds and RSS flat`, async () => {
     const sel = createSelector(b);
     const pairs = [socketPair(), socketPair()];
     try {
@@ -56,11 +56,11 @@ for (const b of testBackends()) {
         sel.unregister(fd);
       };
       for (let i = 0; i < 20_000; i++) cycle(i); // warm up the JIT and allocator
-      const fds0 = fdCount();
+      const fds0 = openFds();
       const rss0 = rssMiB();
       for (let i = 0; i < REG_CYCLES; i++) cycle(i);
       assert.is(sel.getMap().size, 0);
-      checkFlat(`${b} register/unregister x${REG_CYCLES}`, fds0, fdCount(), rss0, rssMiB());
+      await checkFlat(`${b} register/unregister x${REG_CYCLES}`, fds0, rss0, rssMiB());
       // Still works.
       sel.register(fds[1]!, Events.IN); // the end that sent: nothing to read
       assert.is(sel.select(0).length, 0);
@@ -73,7 +73,7 @@ for (const b of testBackends()) {
   });
 }
 
-test(`${SOCK_CYCLES.toLocaleString('en')} socket open/close cycles keep fds and RSS flat`, () => {
+test(`${SOCK_CYCLES.toLocaleString('en')} socket open/close cycles keep fds and RSS flat`, async () => {
   const kinds = [
     () => [new Socket('inet', 'stream')],
     () => [new Socket('inet', 'dgram')],
@@ -87,7 +87,7 @@ test(`${SOCK_CYCLES.toLocaleString('en')} socket open/close cycles keep fds and 
     for (const s of socks) s.close();
   };
   for (let i = 0; i < 5_000; i++) cycle(i);
-  const fds0 = fdCount();
+  const fds0 = openFds();
   const rss0 = rssMiB();
   let opened = 0;
   for (let i = 0; i < SOCK_CYCLES; i++) {
@@ -95,10 +95,10 @@ test(`${SOCK_CYCLES.toLocaleString('en')} socket open/close cycles keep fds and 
     opened++;
   }
   assert.is(opened, SOCK_CYCLES);
-  checkFlat(`socket open/close x${SOCK_CYCLES}`, fds0, fdCount(), rss0, rssMiB());
+  await checkFlat(`socket open/close x${SOCK_CYCLES}`, fds0, rss0, rssMiB());
 });
 
-test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/close cycles (RST close) keep fds and RSS flat`, () => {
+test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/close cycles (RST close) keep fds and RSS flat`, async () => {
   const n = SOCK_CYCLES / 20;
   const srv = new Socket('inet');
   srv.setReuseAddress(true);
@@ -121,10 +121,10 @@ test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/cl
   };
   try {
     for (let i = 0; i < 500; i++) cycle(i);
-    const fds0 = fdCount();
+    const fds0 = openFds();
     const rss0 = rssMiB();
     for (let i = 0; i < n; i++) cycle(i);
-    checkFlat(`loopback connect/accept x${n}`, fds0, fdCount(), rss0, rssMiB());
+    await checkFlat(`loopback connect/accept x${n}`, fds0, rss0, rssMiB());
   } finally {
     srv.close();
   }
@@ -133,7 +133,7 @@ test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/cl
 test('sockets dropped without close() are closed by the garbage collector', async () => {
   assert.ok(gc, 'run with --expose-gc (pnpm test does)');
   raiseFdLimit(4096);
-  const before = fdCount();
+  const before = openFds();
   const N = 1000;
   let firstFd = -1;
   (() => {
@@ -143,9 +143,9 @@ test('sockets dropped without close() are closed by the garbage collector', asyn
       socketPair(); // both ends dropped
     }
   })();
-  assert.ok(fdCount() >= before + N, `opened ${fdCount() - before} fds`);
-  assert.ok(await collectUntil(() => fdCount() === before), `fds after GC: ${fdCount()} (before: ${before})`);
-  console.log(`  GC: ${N * 1.5} dropped sockets -> fd count back to ${before}`);
+  assert.ok(newFds(before).size >= N, `opened ${newFds(before).size} fds`);
+  assert.ok(await collectUntil(() => newFds(before).size === 0), `fds still open after GC: ${newFds(before).size}`);
+  console.log(`  GC: ${N * 1.5} dropped sockets -> all closed (${before.size} fds, as before)`);
   // Their fd numbers are free again and the next socket takes one of them.
   const s = new Socket();
   assert.ok(s.fileno() <= firstFd + N * 1.5, 'fd numbers were recycled');
@@ -161,12 +161,12 @@ test('a closed Socket is never closed again by the GC (no double close of a reus
     for (let i = 0; i < 200; i++) new Socket().close();
   })();
   for (let i = 0; i < 200; i++) holders.push(new Socket());
-  const before = fdCount();
+  const held = holders.map((h) => [h.fileno(), fdTarget(h.fileno())] as const);
   for (let i = 0; i < 20; i++) {
     gc!();
     await sleep(5);
   }
-  assert.is(fdCount(), before, 'no fd was closed by a stale finalizer');
+  for (const [fd, target] of held) assert.is(fdTarget(fd), target, `fd ${fd} still names its socket (no stale finalizer closed it)`);
   for (const h of holders) h.setBlocking(false); // each fd is still ours (EBADF otherwise)
   for (const h of holders) h.close();
 });
@@ -174,7 +174,7 @@ test('a closed Socket is never closed again by the GC (no double close of a reus
 for (const b of testBackends()) {
   test(`${b}: selectors dropped without close() (registered sockets, armed waits) are released by the GC`, async () => {
     assert.ok(gc);
-    const before = fdCount();
+    const before = openFds();
     await (async () => {
       const live: Selector[] = [];
       for (let i = 0; i < 50; i++) {
@@ -188,10 +188,10 @@ for (const b of testBackends()) {
         }
         live.push(sel);
       }
-      assert.ok(fdCount() > before, 'the selectors and sockets hold fds');
+      assert.ok(newFds(before).size > 0, 'the selectors and sockets hold fds');
     })();
-    assert.ok(await collectUntil(() => fdCount() === before), `${b}: fds after GC: ${fdCount()} (before: ${before})`);
-    console.log(`  GC: 50 dropped ${b} selectors with registered socket pairs -> fd count back to ${before}`);
+    assert.ok(await collectUntil(() => newFds(before).size === 0), `${b}: fds still open after GC: ${newFds(before).size}`);
+    console.log(`  GC: 50 dropped ${b} selectors with registered socket pairs -> all their fds closed`);
   });
 }
 

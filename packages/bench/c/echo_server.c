@@ -3,7 +3,7 @@
  * near-limit reference for the echo benchmark.
  *
  * Listens on 127.0.0.1 (port from argv[1], default 0 = any), prints
- * "PORT <n>" on stdout, then echoes every byte back. One read per readiness
+ * "listening on 127.0.0.1:<port> backend=c-epoll" on stdout, then echoes every byte back. One read per readiness
  * into a reusable 64 KiB buffer, one write; a short write parks the rest and
  * waits for EPOLLOUT before reading that connection again. Exits when stdin
  * reaches EOF (the harness closes it) or on SIGTERM.
@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
   ev.data.ptr = &stdin_marker;
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev); /* fails harmlessly if stdin is a file */
 
-  printf("PORT %d\n", ntohs(sa.sin_port));
+  printf("listening on 127.0.0.1:%d backend=c-epoll\n", ntohs(sa.sin_port));
   fflush(stdout);
 
   static char buf[65536];

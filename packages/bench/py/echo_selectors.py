@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A lean CPython selectors echo server, the Python reference for the echo
 benchmark: recv_into a reusable buffer, send a memoryview of it, park the rest
-of a short write until the socket is writable. Prints "PORT <n>"; exits when
+of a short write until the socket is writable. Prints "listening on 127.0.0.1:<port> backend=cpython"; exits when
 stdin reaches EOF or on SIGTERM."""
 import selectors
 import socket
@@ -18,7 +18,7 @@ try:
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ, 'stdin')
 except (OSError, ValueError):
     pass
-print(f'PORT {lst.getsockname()[1]}', flush=True)
+print(f'listening on 127.0.0.1:{lst.getsockname()[1]} backend=cpython', flush=True)
 
 buf = bytearray(65536)
 view = memoryview(buf)

@@ -2,7 +2,7 @@
 // A lean iomux echo server for the echo benchmark, written for speed: one
 // blocking select() loop, recvInto() a reusable 64 KiB buffer and send() a
 // cached view of it (no per-message allocation once every length was seen);
-// a short write parks the rest and waits for OUT. Prints "PORT <n>"; exits
+// a short write parks the rest and waits for OUT. Prints "listening on 127.0.0.1:<port> backend=B"; exits
 // when stdin reaches EOF (the harness closes it) or on SIGTERM.
 //
 //   node echo-iomux.mjs --backend epoll|poll|select
@@ -24,7 +24,7 @@ sel.register(listener, Events.IN, LISTENER);
 try {
   sel.register(0, Events.IN, STDIN); // a pipe from the harness; not when stdin is a file
 } catch {}
-process.stdout.write(`PORT ${listener.localAddress().port}\n`);
+process.stdout.write(`listening on 127.0.0.1:${listener.localAddress().port} backend=${backend}\n`);
 
 const buf = Buffer.allocUnsafe(65536);
 const views = new Array(buf.length + 1); // views[n] = buf.subarray(0, n), made once

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Node's own net echo server, what users would write without iomux:
 // socket.pipe(socket), TCP_NODELAY like every other server in the benchmark.
-// Prints "PORT <n>"; exits when stdin reaches EOF or on SIGTERM.
+// Prints "listening on 127.0.0.1:<port> backend=node-net"; exits when stdin reaches EOF or on SIGTERM.
 import net from 'node:net';
 
 const server = net.createServer({ noDelay: true }, (socket) => {
@@ -9,7 +9,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   socket.pipe(socket);
 });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-  process.stdout.write(`PORT ${server.address().port}\n`);
+  process.stdout.write(`listening on 127.0.0.1:${server.address().port} backend=node-net\n`);
 });
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();

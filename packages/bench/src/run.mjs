@@ -1,8 +1,11 @@
-// Child-process plumbing for the benchmark harness: every process it starts
-// is tracked and stopped, on success, on error and on Ctrl-C.
-import { spawn } from 'node:child_process';
+// Child-process plumbing for the benchmark harness, on the project's one
+// supervisor (scripts/lib/child.mjs): every process it starts is tracked and
+// stopped, on success, on error and on Ctrl-C.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { killAll, killChildrenOnSignals, runChild, startServer as startChildServer } from '../../../scripts/lib/child.mjs';
+
+export { killAll };
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SRC = fileURLToPath(new URL('./', import.meta.url));
@@ -16,95 +19,29 @@ export function binPath(name) {
   return p;
 }
 
-const live = new Set();
-
-export function killAll() {
-  for (const child of live) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  live.clear();
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    killAll();
-    process.stderr.write(`\nbench: stopped by ${sig}; every child process was killed\n`);
-    process.exit(130);
-  });
-}
-process.on('exit', killAll);
+killChildrenOnSignals('bench');
 
 /** Runs a program to completion; resolves {code, stdout, stderr}. Killed after timeoutMs. */
-export function runProgram(cmd, args, { timeoutMs = 120_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n[bench] killed after ${timeoutMs} ms`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-  });
+export async function runProgram(cmd, args, { timeoutMs = 120_000 } = {}) {
+  const r = await runChild(cmd, args, { timeoutMs });
+  if (r.code === null && r.signal === null) throw new Error(`${cmd}: could not start: ${r.stderr.trim()}`);
+  return {
+    code: r.code ?? (r.signal ? 128 : 1),
+    stdout: r.stdout,
+    stderr: r.timedOut ? `${r.stderr}\n[bench] killed after ${timeoutMs} ms` : r.stderr,
+  };
 }
 
 /**
- * Starts a server that prints "PORT <n>" and exits at stdin EOF. Resolves
- * {port, pid, stop()}; stop() closes stdin, then SIGTERMs, then SIGKILLs.
+ * Starts a server that prints the ready line ("listening on HOST:PORT
+ * backend=B") and exits at stdin EOF. Resolves {port, pid, stop(), stderr()};
+ * stop() closes stdin, then SIGTERMs, then SIGKILLs.
  */
-export function startServer(cmd, args, { timeoutMs = 10_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(child);
-    let out = '';
-    let err = '';
-    let exited = false;
-    const exit = new Promise((r) => child.on('close', () => { exited = true; live.delete(child); r(); }));
-    const stop = async () => {
-      if (exited) return;
-      child.stdin.end();
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await exit;
-      clearTimeout(t);
-    };
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`${cmd} ${args.join(' ')} printed no port within ${timeoutMs} ms: ${err}`));
-    }, timeoutMs);
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} ${args.join(' ')} exited (${code}) before printing a port: ${err.trim()}`));
-    });
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /PORT (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), pid: child.pid, stop, stderr: () => err });
-      }
-    });
-  });
+export async function startServer(cmd, args, { timeoutMs = 10_000 } = {}) {
+  const srv = await startChildServer(cmd, args, { stdin: 'pipe', readyTimeoutMs: timeoutMs });
+  const stop = async () => {
+    srv.child.stdin?.end();
+    await srv.stop('SIGTERM', 2000);
+  };
+  return { port: srv.port, pid: srv.pid, stop, stderr: srv.stderr };
 }

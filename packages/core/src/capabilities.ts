@@ -27,6 +27,11 @@ export interface BackendCapabilities {
   /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll). */
   readonly pollableKernelFd: boolean;
   /**
+   * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
+   * the always-reported conditions (poll, epoll); select has no set for them and never reports it.
+   */
+  readonly watchesEmptyMask: boolean;
+  /**
    * The system call each operation's errors name; `null` where the operation
    * makes none (select and poll keep their interest sets in user space).
    */

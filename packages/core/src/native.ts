@@ -20,6 +20,7 @@ export interface NativeCapabilities {
   reportsHup: boolean;
   reportsClosedFd: boolean;
   pollableKernelFd: boolean;
+  watchesEmptyMask: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
 }
 

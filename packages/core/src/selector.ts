@@ -1,6 +1,6 @@
 import { abortError, codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { capabilities, type BackendCapabilities } from './capabilities.ts';
-import { Events, INTEREST_BITS, KNOWN_BITS, formatEvents } from './events.ts';
+import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
@@ -164,7 +164,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   /**
    * Starts watching `fileobj`.
    * @param fileobj - an fd or an object with `fileno()`
-   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`
+   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`; none
+   *   at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
    * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE on
    *   select/poll; RDHUP without IN on select), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
@@ -417,9 +418,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if ((mask & ~KNOWN_BITS) !== 0) {
       throw invalidValue('events', `has unknown bits (${formatEvents(mask & ~KNOWN_BITS)})`, events);
     }
-    if ((mask & INTEREST_BITS) === 0) {
-      throw invalidValue('events', 'must include an interest bit (IN, PRI, OUT or RDHUP)', events);
-    }
+    // No interest bit at all (0, or only ERR/HUP/NVAL) is allowed, as in poll(2)
+    // and epoll(7): the fd is then watched only for what is always reported.
     const caps = this.capabilities;
     if ((mask & Events.EDGE) !== 0 && !caps.edge) {
       throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);

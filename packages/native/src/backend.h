@@ -49,6 +49,7 @@ struct Capabilities {
   bool reports_hup;          // HUP/ERR are told apart from readiness
   bool reports_closed_fd;    // an fd closed while registered comes back as NVAL
   bool pollable_kernel_fd;   // KernelFd() can be handed to libuv: wait() needs no thread
+  bool watches_empty_mask;   // an fd with no interest bit is still watched for ERR/HUP/NVAL
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
   const char* wait_syscall;

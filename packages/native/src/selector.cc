@@ -252,6 +252,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("reportsHup", c.reports_hup);
   o.Set("reportsClosedFd", c.reports_closed_fd);
   o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  o.Set("watchesEmptyMask", c.watches_empty_mask);
   Napi::Object sys = Napi::Object::New(env);
   sys.Set("wait", name(c.wait_syscall));
   sys.Set("add", name(c.add_syscall));

@@ -1,0 +1,332 @@
+#!/usr/bin/env node
+// Mutation check: plants known bugs, one at a time, and expects the test
+// suite to fail on each. A mutant that survives means a guarantee no test
+// holds.
+//
+// The working tree is never modified. Everything happens in a scratch copy
+// (os.tmpdir()/iomux-mutants-*): the tracked files are copied, node_modules is
+// a farm of symlinks to this checkout's (except @iomux/core, which points at
+// the copy), native mutants are built there with cmake-js (the addon target
+// only, incrementally after the first), TypeScript mutants with tsc, and the
+// tests load the mutant through IOMUX_ADDON / the copy's dist. The copy is
+// removed on exit, Ctrl-C included.
+//
+//   pnpm mutation                 every mutant
+//   pnpm mutation eintr cloexec   mutants whose name contains one of the words
+//   IOMUX_MUTATION_KEEP=1         keep the scratch copy (its path is printed)
+//
+// One line per mutant ("caught" / "SURVIVED"), then "N passed, N failed":
+// passed = mutants caught, failed = mutants that survived or could not be
+// planted (a patch that no longer matches its source fails loudly, so the
+// list cannot rot silently), plus a failed control run.
+import { spawn, execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Each mutant: a file, the exact text to find (it must occur exactly once,
+ * or `nth` picks one), its replacement, and the test files (run-tests.mjs
+ * filters) that must fail on it. `backend` narrows the run to one backend
+ * where the bug lives in one.
+ * @type {{ name: string, file: string, find: string, replace: string, nth?: number, tests: string[], backend?: string, why: string }[]}
+ */
+const MUTANTS = [
+  {
+    name: 'epoll-wait-no-eintr-retry',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'if (r < 0 && errno != EINTR) return -errno;',
+    replace: 'if (r < 0) return -errno;',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'a signal during select() ends the wait with EINTR',
+  },
+  {
+    name: 'poll-wait-no-eintr-retry',
+    file: 'packages/native/src/backend_poll.cc',
+    find: 'if (r < 0 && errno != EINTR) return -errno;',
+    replace: 'if (r < 0) return -errno;',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'a signal during select() ends the wait with EINTR',
+  },
+  {
+    name: 'select-wait-no-eintr-retry',
+    file: 'packages/native/src/backend_select.cc',
+    find: '      if (errno == EINTR) continue;\n',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'a signal during select() ends the wait with EINTR',
+  },
+  {
+    name: 'accept-without-cloexec',
+    file: 'packages/native/src/socket.cc',
+    find: '&len, SOCK_CLOEXEC)',
+    replace: '&len, 0)',
+    tests: ['test/socket.test'],
+    why: 'accepted sockets leak into exec()ed children',
+  },
+  {
+    name: 'socket-without-cloexec',
+    file: 'packages/native/src/socket.cc',
+    find: 'socket(family, type | SOCK_CLOEXEC, 0)',
+    replace: 'socket(family, type, 0)',
+    tests: ['test/socket.test'],
+    why: 'new sockets leak into exec()ed children',
+  },
+  {
+    name: 'socketpair-without-cloexec',
+    file: 'packages/native/src/socket.cc',
+    find: 'socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds)',
+    replace: 'socketpair(AF_UNIX, type, 0, fds)',
+    tests: ['test/socket.test'],
+    why: 'socket pairs leak into exec()ed children',
+  },
+  {
+    name: 'epoll-fd-without-cloexec',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'epoll_create1(EPOLL_CLOEXEC)',
+    replace: 'epoll_create1(0)',
+    tests: ['test/socket.test'],
+    why: "a selector's epoll fd leaks into exec()ed children",
+  },
+  {
+    name: 'eventfd-without-cloexec',
+    file: 'packages/native/src/waiter.cc',
+    find: 'EFD_CLOEXEC | EFD_NONBLOCK',
+    replace: 'EFD_NONBLOCK',
+    tests: ['test/socket.test'],
+    why: "a wait thread's eventfd leaks into exec()ed children",
+  },
+  {
+    name: 'pipe-without-cloexec',
+    file: 'packages/native/src/addon.cc',
+    find: 'pipe2(fds, O_CLOEXEC)',
+    replace: 'pipe2(fds, 0)',
+    tests: ['test/socket.test'],
+    why: 'pipe() fds leak into exec()ed children',
+  },
+  {
+    name: 'wait-resolves-spurious-wakeup-early',
+    file: 'packages/core/src/selector.ts',
+    find: '        this.#native.rearm(this.#onReady);',
+    replace: '        this.#finish(pending, null, []);',
+    tests: ['test/wait.test'],
+    why: 'a pending wait() resolves with [] before its timeout after a spurious wake-up',
+  },
+  {
+    name: 'poll-oneshot-not-disarmed',
+    file: 'packages/native/src/backend_poll.cc',
+    find: 'if (interest_[i] & kOneshot) p.fd = -1 - p.fd;',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'ONESHOT reports again before modify()',
+  },
+  {
+    name: 'close-keeps-epoll-fd',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: '~EpollBackend() override { close(epfd_); }',
+    replace: '~EpollBackend() override {}',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'close() leaks the epoll fd',
+  },
+  {
+    name: 'timeout-fraction-dropped',
+    file: 'packages/native/src/backend_common.cc',
+    find: 'static_cast<int64_t>(std::ceil(ms * 1e6))',
+    replace: 'static_cast<int64_t>(std::trunc(ms)) * 1000000',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'a fractional timeout is rounded down, so the wait ends early',
+  },
+  {
+    name: 'select-closed-oneshot-not-disarmed',
+    file: 'packages/native/src/backend_select.cc',
+    find: 'if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll',
+    replace: '',
+    tests: ['test/reliability/regressions.test'],
+    why: 'a closed ONESHOT fd is reported NVAL on every call (bug 1 of docs/reliability.md)',
+  },
+];
+
+// --- scratch copy ---------------------------------------------------------
+
+let scratch = '';
+function cleanup() {
+  if (!scratch) return;
+  if (process.env.IOMUX_MUTATION_KEEP) console.log(`[mutation] kept ${scratch}`);
+  else rmSync(scratch, { recursive: true, force: true });
+  scratch = '';
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    for (const c of children) c.kill('SIGKILL');
+    cleanup();
+    process.exit(130);
+  });
+}
+process.on('exit', cleanup);
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const children = new Set();
+
+function makeScratch() {
+  scratch = mkdtempSync(join(tmpdir(), 'iomux-mutants-'));
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' })
+    .split('\0')
+    .filter(Boolean);
+  for (const f of files) {
+    if (!existsSync(join(root, f))) continue; // deleted in the working tree
+    mkdirSync(dirname(join(scratch, f)), { recursive: true });
+    cpSync(join(root, f), join(scratch, f), { verbatimSymlinks: true });
+  }
+  // node_modules: everything links to this checkout's, except the workspace
+  // packages, whose relative links must land in the copy.
+  const nm = join(scratch, 'node_modules');
+  mkdirSync(nm);
+  for (const name of readdirSync(join(root, 'node_modules'))) {
+    if (name === '@iomux') continue;
+    symlinkSync(join(root, 'node_modules', name), join(nm, name));
+  }
+  cpSync(join(root, 'node_modules', '@iomux'), join(nm, '@iomux'), { recursive: true, verbatimSymlinks: true });
+  for (const pkg of readdirSync(join(root, 'packages'))) {
+    const src = join(root, 'packages', pkg, 'node_modules');
+    if (existsSync(src)) cpSync(src, join(scratch, 'packages', pkg, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  }
+  cpSync(join(root, 'packages/core/dist'), join(scratch, 'packages/core/dist'), { recursive: true });
+}
+
+// --- running things -------------------------------------------------------
+
+/** Runs a command in the scratch copy; resolves with its exit code and output. */
+function run(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: scratch, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code: code ?? (signal ? 128 : 1), out });
+    });
+  });
+}
+
+const cmakeJs = join(root, 'node_modules/.bin/cmake-js');
+const tsc = join(root, 'node_modules/.bin/tsc');
+const mutantAddon = () => join(scratch, 'packages/native/build-mutant/Release/iomux.node');
+const baseAddon = join(root, 'packages/native/build/Release/iomux.node');
+
+async function buildNative() {
+  return run(cmakeJs, ['compile', '--out', 'packages/native/build-mutant', '-T', 'iomux', '-l', 'error']);
+}
+async function buildTs() {
+  return run(tsc, ['-p', 'packages/core/tsconfig.json']);
+}
+
+/** Runs the test files; returns run-tests.mjs's summary and whether it failed. */
+async function runTests(tests, env) {
+  const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '120000', ...env });
+  const summary = /^(\d+) passed, (\d+) failed.*$/m.exec(r.out.split('\n').filter((l) => /^\d+ passed/.test(l)).pop() ?? '');
+  const failed = summary ? Number(summary[2]) : 1;
+  const failing = r.out
+    .split('\n')
+    .filter((l) => /^\s+FAIL\s/.test(l) || /^\s+✘/.test(l))
+    .map((l) => l.trim())
+    .slice(0, 2);
+  if (process.env.IOMUX_MUTATION_VERBOSE) console.log(r.out);
+  return { failed: failed > 0 || r.code !== 0, summary: summary?.[0] ?? 'no summary', failing, out: r.out };
+}
+
+/** Replaces the `nth` occurrence (or the only one) of `find` in `text`. */
+function patch(text, m) {
+  const hits = [];
+  for (let i = text.indexOf(m.find); i >= 0; i = text.indexOf(m.find, i + 1)) hits.push(i);
+  if (m.nth === undefined && hits.length !== 1) throw new Error(`the patch text occurs ${hits.length} times in ${m.file}`);
+  const at = hits[m.nth ?? 0];
+  if (at === undefined) throw new Error(`the patch text does not occur in ${m.file}`);
+  return text.slice(0, at) + m.replace + text.slice(at + m.find.length);
+}
+
+// --- main -----------------------------------------------------------------
+
+const filters = process.argv.slice(2);
+const chosen = MUTANTS.filter((m) => filters.length === 0 || filters.some((f) => m.name.includes(f)));
+if (chosen.length === 0) {
+  console.log(`no mutant matches ${filters.join(' ')}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+const started = Date.now();
+makeScratch();
+let caught = 0;
+let failedCount = 0;
+
+// Control: the unmutated tree passes the same files, or "caught" means nothing.
+const allTests = [...new Set(chosen.flatMap((m) => m.tests))];
+const control = await runTests(allTests, { IOMUX_ADDON: baseAddon });
+if (control.failed) {
+  console.log(`control: the unmutated tree fails ${allTests.join(' ')} (${control.summary})`);
+  console.log(control.out);
+  failedCount++;
+} else {
+  console.log(`control: unmutated tree passes ${allTests.join(' ')} (${control.summary})`);
+}
+
+for (const m of chosen) {
+  const t0 = Date.now();
+  const file = join(scratch, m.file);
+  const original = readFileSync(file, 'utf8');
+  const native = m.file.startsWith('packages/native/');
+  let line;
+  try {
+    writeFileSync(file, patch(original, m));
+    const build = native ? await buildNative() : await buildTs();
+    if (build.code !== 0) {
+      line = `BROKEN   ${m.name}: the mutant does not build\n${build.out}`;
+      failedCount++;
+    } else {
+      const env = { IOMUX_ADDON: native ? mutantAddon() : baseAddon, ...(m.backend ? { IOMUX_BACKEND: m.backend } : {}) };
+      const r = await runTests(m.tests, env);
+      const secs = ((Date.now() - t0) / 1000).toFixed(0);
+      if (r.failed) {
+        caught++;
+        line = `caught   ${m.name} (${m.why}): ${r.summary}${r.failing.length ? ` — ${r.failing.join('; ')}` : ''} (${secs}s)`;
+      } else {
+        failedCount++;
+        line = `SURVIVED ${m.name} (${m.why}): ${m.tests.join(' ')} still pass (${secs}s)`;
+      }
+    }
+  } catch (err) {
+    failedCount++;
+    line = `BROKEN   ${m.name}: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    writeFileSync(file, original);
+  }
+  console.log(line);
+}
+// The TypeScript copy was rebuilt for the TS mutants; nothing in it is reused,
+// but leave it consistent in case IOMUX_MUTATION_KEEP is set.
+if (chosen.some((m) => !m.file.startsWith('packages/native/'))) await buildTs();
+
+console.log(`[mutation] ${chosen.length} mutants in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+console.log(`${caught} passed, ${failedCount} failed`);
+process.exitCode = failedCount > 0 ? 1 : 0;

@@ -1,0 +1,41 @@
+'use strict';
+// The consumer smoke: on every backend, select() and wait() each see a real socket become
+// readable. Prints one line naming the Node version, arch, C library and the addon file that
+// is mapped into this process (EXPECT_BINARY: a path fragment it must contain).
+const fs = require('node:fs');
+
+module.exports = async function smoke(core, how) {
+  const { backends, createSelector, socketPair, Events } = core;
+  const names = backends();
+  for (const want of ['select', 'poll', 'epoll']) {
+    if (!names.includes(want)) throw new Error(`backend ${want} missing: ${names.join(',')}`);
+  }
+  for (const backend of names) {
+    const sel = createSelector(backend);
+    const [a, b] = socketPair();
+    try {
+      sel.register(a, Events.IN, 'a');
+      if (sel.select(0).length !== 0) throw new Error(`${backend}: ready before anything was sent`);
+      b.send(Buffer.from('x'));
+      const got = sel.select(1000);
+      if (got.length !== 1 || got[0][0].data !== 'a' || (got[0][1] & Events.IN) === 0) {
+        throw new Error(`${backend}: select() gave ${JSON.stringify(got.map(([k, e]) => [k.fd, e]))}`);
+      }
+      a.recv(16);
+      const pending = sel.wait({ timeoutMs: 5000 });
+      setTimeout(() => b.send(Buffer.from('y')), 20);
+      const waited = await pending;
+      if (waited.length !== 1 || (waited[0][1] & Events.IN) === 0) throw new Error(`${backend}: wait() gave ${waited.length} ready`);
+    } finally {
+      sel.close();
+      a.close();
+      b.close();
+    }
+  }
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  const addon = (maps.match(/\S*iomux[^\s]*\.node/) || ['(none)'])[0];
+  const expect = process.env.EXPECT_BINARY;
+  if (expect && !addon.includes(expect)) throw new Error(`loaded ${addon}, expected a path containing ${expect}`);
+  const glibc = process.report.getReport().header.glibcVersionRuntime || 'musl';
+  console.log(`smoke ok (${how}): node ${process.version} ${process.arch} glibc ${glibc}; ${names.join('/')}; ${addon}`);
+};

@@ -1,0 +1,4 @@
+import * as core from '@iomux/core';
+import smoke from './smoke-lib.cjs';
+
+await smoke(core, 'import');
