@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Events, Socket, createSelector, pipe, socketPair } from '@iomux/core';
 import { closeSync } from 'node:fs';
-import { fdCount, sleep, testBackends, throwsCode } from './helpers.ts';
+import { assertNoNewFds, openFds, sleep, testBackends, throwsCode } from './helpers.ts';
 
 const coreUrl = import.meta.resolve('@iomux/core');
 
@@ -161,7 +161,7 @@ for (const backend of testBackends()) {
     for (const how of ['returns', 'process.exit', 'terminate'] as const) {
       const [mine, peer] = socketPair(); // the main thread owns these; the Worker borrows `mine`
       try {
-        const before = fdCount();
+        const before = openFds();
         const w = worker(
           `const sel = core.createSelector(workerData.backend);
            const [a, b] = core.socketPair();                    // owned by the Worker
@@ -181,9 +181,8 @@ for (const backend of testBackends()) {
         if (how === 'terminate') await w.terminate();
         const code = await exit;
         assert.ok([0, 1].includes(code), `${how}: exit code ${code}`);
-        // Worker teardown finishes asynchronously.
-        for (let i = 0; i < 50 && fdCount() !== before; i++) await sleep(20);
-        assert.is(fdCount(), before, `${how}: the Worker's sockets, selector and waker threads' fds are all released`);
+        // Worker teardown finishes asynchronously: a grace period.
+        await assertNoNewFds(before, `${how}: the Worker (its sockets, selector, waker)`, 1000);
         for (const fd of fds) assert.not.ok(isOpen(fd), `${how}: fd ${fd} closed`);
         // The borrowed fd was left alone: the main thread still uses it.
         peer.send('still mine');
