@@ -32,10 +32,12 @@ import {
   Waker,
   capabilities,
   createSelector,
+  raiseFdLimit,
 } from '@iomux/core';
-import { acceptGate, intFlag, listenTcp, serverArgs, warnOnce } from './lib/args.mjs';
+import { exitOnSystemError, intFlag, serverArgs, warnOnce } from './lib/args.mjs';
 
 const NAME = 'echo-workers';
+const USAGE = '[--workers N] [--balance exclusive|reuseport] [--max-pending BYTES]';
 
 if (isMainThread) await main();
 else serve(workerData);
@@ -50,10 +52,10 @@ async function main() {
       balance: { type: 'string' },
       'max-pending': { type: 'string', default: String(4 * 1024 * 1024) },
     },
-    '[--workers N] [--balance exclusive|reuseport] [--max-pending BYTES]',
+    USAGE,
   );
-  const workers = intFlag(NAME, 'workers', args.workers);
-  const maxPending = intFlag(NAME, 'max-pending', args['max-pending']);
+  const workers = intFlag(NAME, 'workers', args.workers, USAGE);
+  const maxPending = intFlag(NAME, 'max-pending', args['max-pending'], USAGE);
   const backend = createSelector(args.backend).backend; // resolves 'default'
   const caps = capabilities(backend);
   const balance = args.balance ?? (caps.exclusive ? 'exclusive' : 'reuseport');
@@ -64,28 +66,24 @@ async function main() {
   // before any Worker starts. reuseport: one per Worker on the same port,
   // each handed over (detach) to its Worker, which owns it from then on.
   // exclusive: one, owned by this thread, borrowed by every Worker.
-  let listeners;
-  try {
-    if (balance === 'exclusive') {
-      listeners = [listenTcp(args.host, args.port)];
-    } else {
-      listeners = [];
-      let port = args.port;
-      for (let i = 0; i < workers; i++) {
-        const s = new Socket('inet', 'stream');
-        s.setReuseAddress(true);
-        s.setReusePort(true);
-        s.bind({ host: args.host, port });
-        port = s.localAddress().port;
-        s.listen(128);
-        s.setBlocking(false);
-        listeners.push(s);
-      }
+  raiseFdLimit(Infinity); // for every Worker's connections (up to the hard limit)
+  const listeners = [];
+  let port = args.port;
+  for (let i = 0; i < (balance === 'exclusive' ? 1 : workers); i++) {
+    const s = new Socket(args.host.includes(':') ? 'inet6' : 'inet', 'stream');
+    s.setReuseAddress(true);
+    if (balance === 'reuseport') s.setReusePort(true);
+    try {
+      s.bind({ host: args.host, port });
+    } catch (err) {
+      exitOnSystemError(NAME, `cannot listen on ${args.host}:${port}`, err);
     }
-  } catch (err) {
-    die(`cannot listen on ${args.host}:${args.port}: ${err.message}`, 1);
+    port = s.localAddress().port; // the others bind the port the first one got
+    s.listen(128);
+    s.setBlocking(false);
+    listeners.push(s);
   }
-  const { host, port } = listeners[0].localAddress();
+  const { host } = listeners[0].localAddress();
 
   // [stop, accepted by worker 0, accepted by worker 1, ...]
   const shared = new Int32Array(new SharedArrayBuffer(4 * (1 + workers)));
@@ -158,16 +156,21 @@ function serve({ index, backend, fd, owned, exclusive, shared, maxPending, crash
   const server = Socket.fromFd(fd, { owned });
   const LISTEN = exclusive ? EVENT_READ | Events.EXCLUSIVE : EVENT_READ;
   sel.register(server, LISTEN);
-  const gate = acceptGate(sel, server, LISTEN, `${NAME} worker ${index}`);
   const maxFd = sel.capabilities.maxFd;
   const queues = new Map(); // socket -> { chunks, bytes, eof }
   parentPort.postMessage(sel.waker());
 
+  // Out of fds (EMFILE), accept() fails but the connection stays queued and
+  // the listener readable: stop watching it until a connection closes.
+  let acceptPaused = false;
   const drop = (conn) => {
     sel.unregister(conn);
     conn.close();
     queues.delete(conn);
-    gate.resume();
+    if (acceptPaused) {
+      sel.register(server, LISTEN);
+      acceptPaused = false;
+    }
   };
   const io = (conn, fn) => {
     try {
@@ -186,7 +189,12 @@ function serve({ index, backend, fd, owned, exclusive, shared, maxPending, crash
         got = server.accept();
       } catch (err) {
         if (!(err instanceof SystemError)) throw err;
-        if (!gate.pauseOn(err)) warnOnce(err.code, `${NAME} worker ${index}: accept failed: ${err.message}`);
+        if (err.code !== 'EMFILE' && err.code !== 'ENFILE') warnOnce(err.code, `${NAME} worker ${index}: accept failed: ${err.message}`);
+        else {
+          warnOnce(err.code, `${NAME} worker ${index}: out of file descriptors (${err.code}); not accepting until a connection closes`);
+          sel.unregister(server);
+          acceptPaused = true;
+        }
         return;
       }
       if (got === null) return; // none left, or another Worker took it
