@@ -105,7 +105,7 @@ for (const backend of testBackends()) {
       assert.equal(await first, { first: 0 });
       const second = nextMessage(w);
       b.send('x');
-      assert.ok(Waker.from(waker).wake());
+      Waker.from(waker).wake(); // true or false: the Worker may have woken for the data and closed already
       const got = (await second).second as [number, number][];
       // Woken or readable, whichever it saw first: never a phantom key.
       for (const [fd] of got) assert.is(fd, a.fileno());
