@@ -1,5 +1,6 @@
-// The thundering herd, counted: one listening socket watched by several
-// EpollSelectors, one per Worker, each blocked in select(). Connections come
+// The thundering herd, counted (packages/bench/src/herd.mjs counts; `pnpm
+// bench --only workers` runs it larger): one listening socket watched by
+// several EpollSelectors, one per Worker, each blocked in select(). Connections come
 // one at a time, each only once every Worker is blocked again. Without
 // EXCLUSIVE every waiter is woken for each connection; with it the kernel
 // wakes one (it promises "one or more"), and every connection is still
@@ -8,108 +9,20 @@
 // accept() then got (a connection, or null: a wake-up for nothing).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as net from 'node:net';
-import { Worker } from 'node:worker_threads';
-import { Events, Socket, Waker } from '@iomux/core';
-import { sleep, testBackends } from './helpers.ts';
+import { herd } from '../packages/bench/src/herd.mjs';
+import { testBackends } from './helpers.ts';
 
-const coreUrl = import.meta.resolve('@iomux/core');
 const WORKERS = 4;
 const CONNECTIONS = 40;
 
-// Per worker, in an Int32Array: [blocked, wakeups, accepted, emptyAccepts,
-// sleeps]; slot 0 of the array: stop. `sleeps` counts the thread's voluntary
-// context switches (from /proc/thread-self/status) over the run: every time
-// the kernel woke it, including wake-ups after which epoll_wait() found
-// nothing and slept again without returning to JavaScript.
-const STRIDE = 5;
-
-interface HerdCounts {
-  sleeps: number[];
-  wakeups: number[];
-  accepted: number[];
-  empty: number[];
-}
-
-async function herd(exclusive: boolean, workers = WORKERS, connections = CONNECTIONS): Promise<HerdCounts> {
-  const listener = new Socket('inet', 'stream');
-  listener.bind({ host: '127.0.0.1', port: 0 });
-  listener.listen(128);
-  listener.setBlocking(false);
-  const { port } = listener.localAddress() as { port: number };
-  const shared = new Int32Array(new SharedArrayBuffer(4 * (1 + STRIDE * workers)));
-  const threads: Worker[] = [];
-  const wakers: Waker[] = [];
-  try {
-    for (let i = 0; i < workers; i++) {
-      const w = new Worker(
-        `const { parentPort, workerData } = require('node:worker_threads');
-         const { readFileSync } = require('node:fs');
-         const switches = () => Number(/voluntary_ctxt_switches:[ \t]+([0-9]+)/.exec(readFileSync('/proc/thread-self/status', 'utf8'))[1]);
-         import(workerData.coreUrl).then(({ EpollSelector, Events, Socket }) => {
-           const { fd, events, shared, base } = workerData;
-           const sel = new EpollSelector();
-           const listener = Socket.fromFd(fd, { owned: false });
-           sel.register(listener, events);
-           parentPort.postMessage(sel.waker());
-           const s0 = switches();
-           while (Atomics.load(shared, 0) === 0) {
-             Atomics.store(shared, base, 1);            // about to block
-             const ready = sel.select(null);
-             Atomics.store(shared, base, 0);
-             if (ready.length === 0) continue;          // the waker (stop)
-             Atomics.add(shared, base + 1, 1);          // woken for the listener
-             const got = listener.accept();
-             if (got === null) Atomics.add(shared, base + 3, 1);
-             else { got[0].close(); Atomics.add(shared, base + 2, 1); }
-           }
-           Atomics.store(shared, base + 4, switches() - s0 - 1); // less the stop wake-up
-           sel.close();
-         });`,
-        { eval: true, workerData: { coreUrl, fd: listener.fileno(), events: exclusive ? Events.IN | Events.EXCLUSIVE : Events.IN, shared, base: 1 + STRIDE * i } },
-      );
-      threads.push(w);
-      wakers.push(Waker.from(await new Promise<Waker>((r, j) => (w.once('message', r), w.once('error', j)))));
-    }
-    const allBlocked = () => {
-      for (let i = 0; i < workers; i++) if (Atomics.load(shared, 1 + STRIDE * i) !== 1) return false;
-      return true;
-    };
-    const totalAccepted = () => {
-      let n = 0;
-      for (let i = 0; i < workers; i++) n += Atomics.load(shared, 1 + STRIDE * i + 2);
-      return n;
-    };
-    const clients: net.Socket[] = [];
-    for (let c = 0; c < connections; c++) {
-      // Every Worker back in select() (and a moment more to be inside epoll_wait).
-      for (let k = 0; k < 2000 && !allBlocked(); k++) await sleep(1);
-      await sleep(5);
-      const sock = net.connect({ host: '127.0.0.1', port });
-      sock.on('error', () => {});
-      clients.push(sock);
-      for (let k = 0; k < 5000 && totalAccepted() <= c; k++) await sleep(1);
-    }
-    for (const s of clients) s.destroy();
-    Atomics.store(shared, 0, 1);
-    for (const w of wakers) w.wake();
-    await Promise.all(threads.map((w) => new Promise((r) => w.once('exit', r))));
-    const pick = (k: number) => Array.from({ length: workers }, (_, i) => shared[1 + STRIDE * i + k]!);
-    return { wakeups: pick(1), accepted: pick(2), empty: pick(3), sleeps: pick(4) };
-  } finally {
-    Atomics.store(shared, 0, 1);
-    for (const w of wakers) w.wake();
-    await Promise.all(threads.map((w) => w.terminate()));
-    listener.close();
-  }
-}
+type HerdCounts = Awaited<ReturnType<typeof herd>>;
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 if (testBackends().includes('epoll')) {
   test(`epoll: ${WORKERS} Workers blocked on one listener, ${CONNECTIONS} connections: EXCLUSIVE cuts the wake-ups, every connection is accepted`, async () => {
-    const plain = await herd(false);
-    const excl = await herd(true);
+    const plain = await herd({ exclusive: false, workers: WORKERS, connections: CONNECTIONS });
+    const excl = await herd({ exclusive: true, workers: WORKERS, connections: CONNECTIONS });
     const line = (name: string, r: HerdCounts) =>
       `${name}: select() returns ${(sum(r.wakeups) / CONNECTIONS).toFixed(2)}/connection (per worker ${r.wakeups.join('/')}), ` +
       `thread wake-ups ${(sum(r.sleeps) / CONNECTIONS).toFixed(2)}/connection (${r.sleeps.join('/')}), accepted ${r.accepted.join('/')}, empty accepts ${sum(r.empty)}`;
