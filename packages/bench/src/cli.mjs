@@ -16,7 +16,7 @@ const USAGE = `usage: pnpm bench [options]
   (no option)       quick profile, under 2 minutes
   --full            the whole matrix (several minutes)
   --smoke           a few seconds, for CI: checks the harness, not the speed
-  --only LIST       dispatch, echo and/or wait, comma-separated (default: all)
+  --only LIST       dispatch, echo, wait and/or workers, comma-separated (default: all but workers)
   --backend LIST    select, poll and/or epoll (default: all)
   --cpython         add CPython selectors everywhere (default: dispatch in quick and full, echo in full)
   --no-cpython      leave CPython out
@@ -56,7 +56,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(0);
   } else fail(`unknown option ${a}`);
 }
-for (const o of opts.only) if (!['dispatch', 'echo', 'wait'].includes(o)) fail(`--only: unknown part ${o}`);
+for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers'].includes(o)) fail(`--only: unknown part ${o}`);
 for (const b of opts.backends) if (!['select', 'poll', 'epoll'].includes(b)) fail(`--backend: unknown backend ${b}`);
 if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
 if (opts.reps !== null && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps: a positive integer');
@@ -326,6 +326,7 @@ try {
   if (opts.only.includes('dispatch')) await runDispatch();
   if (opts.only.includes('echo')) await runEcho();
   if (opts.only.includes('wait')) await runWait();
+  if (opts.only.includes('workers')) results.workers = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, progress, note });
 } catch (err) {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;
@@ -348,7 +349,7 @@ if (results.dispatch.summary.length) {
   );
 }
 
-process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results));
+process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (results.workers?.report ?? ''));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
 process.exitCode = exitCode;
