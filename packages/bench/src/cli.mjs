@@ -326,7 +326,7 @@ try {
   if (opts.only.includes('dispatch')) await runDispatch();
   if (opts.only.includes('echo')) await runEcho();
   if (opts.only.includes('wait')) await runWait();
-  if (opts.only.includes('workers')) results.workers = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, progress, note });
+  if (opts.only.includes('workers')) results.workers = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, reps: opts.reps, progress, note });
 } catch (err) {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;

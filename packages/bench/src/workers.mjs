@@ -110,6 +110,9 @@ async function measureOne(name, cmd, args, env, W, loadgen) {
     await sleep(W.durationMs - 2 * W.marginMs);
     const c1 = treeCpu(pids);
     const t1 = performance.now();
+    // Cluster's primary hands connections over one by one: count again, keep the larger.
+    const spreadEnd = pids.map((p, i) => socketCount(p) - idleSockets[i]);
+    for (let i = 0; i < spread.length; i++) spread[i] = Math.max(spread[i], spreadEnd[i]);
     const r = await gen;
     const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
     if (r.code !== 0 || !rec) throw new Error(`load generator failed (exit ${r.code}): ${r.stderr.trim()}`);
@@ -136,10 +139,11 @@ const PROFILES = {
 
 /**
  * Runs the workers part; returns { config, raw, summary, herd, report }.
- * @param {{ profile: string, progress: (msg: string) => void, note: (msg: string) => void }} ctx
+ * @param {{ profile: string, reps?: number | null, progress: (msg: string) => void, note: (msg: string) => void }} ctx
  */
-export async function runWorkers({ profile, progress, note }) {
-  const W = PROFILES[profile] ?? PROFILES.quick;
+export async function runWorkers({ profile, reps, progress, note }) {
+  const W = { ...(PROFILES[profile] ?? PROFILES.quick) };
+  if (reps) W.reps = reps;
   const loadgen = binPath('iomux_loadgen');
   const example = join(ROOT, 'examples', 'echo-workers.mjs');
   const servers = [];

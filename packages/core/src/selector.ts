@@ -164,12 +164,14 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   /**
    * Starts watching `fileobj`.
    * @param fileobj - an fd or an object with `fileno()`
-   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`; none
-   *   at all (0) watches only ERR/HUP/NVAL, which select can never report
+   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`/`EXCLUSIVE`;
+   *   none at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
-   * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE on
-   *   select/poll; RDHUP without IN on select), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
-   *   `EPERM` for a regular file on epoll). A failed register leaves no key behind.
+   * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE or
+   *   EXCLUSIVE on select/poll; RDHUP without IN on select), `ERR_INVALID_ARG_VALUE` (EXCLUSIVE
+   *   with ONESHOT, PRI or RDHUP, which the kernel refuses), other argument errors, or a
+   *   {@link SystemError} (`EBADF` for a closed fd, `EPERM` for a regular file on epoll). A
+   *   failed register leaves no key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
@@ -220,6 +222,14 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
    * `undefined`, as in CPython. With the same mask only the data changes and
    * no system call is made, except for a mask with `ONESHOT`, where
    * `modify()` is also how a fired fd is re-armed.
+   *
+   * `EXCLUSIVE` registrations (epoll): the kernel refuses to change them in
+   * place, so `modify()` re-registers (`EPOLL_CTL_DEL`, then `EPOLL_CTL_ADD`
+   * with the new mask). The new mask keeps `EXCLUSIVE` only if it carries
+   * it; adding `EXCLUSIVE` to a plain registration is refused
+   * (`ERR_INVALID_ARG_VALUE`: it is set at `register()`). If the kernel
+   * refuses the new registration, the old one is put back and `modify()`
+   * throws: the key and the kernel are as before.
    * @throws `ERR_NOT_REGISTERED`, argument errors, or a {@link SystemError}
    */
   modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
