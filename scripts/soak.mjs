@@ -123,13 +123,12 @@ class Conn {
       this.next();
     });
     this.sock.on('data', (d) => this.onData(d));
-    this.sock.on('error', (e) => {
+    this.sock.on('error', (/** @type {NodeJS.ErrnoException} */ e) => {
       this.error = e.code ?? e.message;
       if (!this.connected) onReady(this, e);
     });
     this.sock.on('close', () => {
       if (!this.finished) this.closedEarly = true;
-      this.onClose?.();
     });
   }
   rand() {
@@ -152,7 +151,6 @@ class Conn {
     this.received += d.length;
     if (this.received === this.sent) {
       this.messages++;
-      this.onIdle?.();
       this.next();
     }
   }
@@ -167,7 +165,7 @@ async function openAll(n, host, port, id0 = 0) {
   const conns = [];
   const errors = [];
   let next = 0;
-  await new Promise((resolve) => {
+  await new Promise(/** @param {(v?: unknown) => void} resolve */ (resolve) => {
     let inFlight = 0;
     let done = 0;
     const launch = () => {

@@ -94,7 +94,8 @@ export function isCloexec(fd: number, pid: number | 'self' = 'self'): boolean {
 export async function childFdTargets(handOver: number[] = []): Promise<string[]> {
   const child = spawn('/bin/ls', ['-l', '/proc/self/fd'], { stdio: ['ignore', 'pipe', 'inherit', ...handOver] });
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  // stdio[1] is 'pipe'; the spread of handOver makes the type forget it.
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const code = await new Promise<number | null>((r) => child.once('close', r));
   assert.is(code, 0, 'ls of the child fds');
   return out
@@ -110,7 +111,7 @@ export class Scope {
     this.#items.push(x);
     return x;
   }
-  selector<T = unknown>(backend: BackendName): Selector<T> {
+  selector<T = unknown>(backend: BackendName): ReturnType<typeof createSelector<T>> {
     return this.add(createSelector<T>(backend));
   }
   pair(): [Socket, Socket] {

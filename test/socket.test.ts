@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Events, Socket, SystemError, backends, createSelector, pipe, socketPair } from '@iomux/core';
@@ -36,7 +36,7 @@ t('bind to port 0 picks a free port; connect and accept on 127.0.0.1', (s) => {
   assert.is(cli.connect(addr), true);
   const got = srv.accept();
   assert.ok(got);
-  const [conn, peer] = got!;
+  const [conn, peer] = got;
   s.add(conn);
   assert.equal(peer, cli.localAddress());
   assert.equal(cli.remoteAddress(), addr);
@@ -184,7 +184,7 @@ t('every fd the library creates is close-on-exec, and an exec()ed child inherits
   cli.connect(srv.localAddress());
   const got = srv.accept();
   assert.ok(got, 'a connection to accept');
-  const conn = s.add(got![0]);
+  const conn = s.add(got[0]);
   const udp = s.add(new Socket('inet', 'dgram'));
   const unix = s.add(new Socket('unix'));
   const [pr, pw] = pipe();
@@ -236,7 +236,7 @@ t('negative control: the close-on-exec checks see an inheritable fd', async (s) 
   const sleeper = spawn('/bin/sleep', ['10'], { stdio: ['ignore', 'ignore', 'ignore', pw] });
   try {
     // spawn() returns once the child has exec()ed, so its fd table is final.
-    assert.not.ok(isCloexec(3, sleeper.pid!), "the child's fd 3 is inheritable");
+    assert.not.ok(isCloexec(3, sleeper.pid), "the child's fd 3 is inheritable");
     assert.ok(isCloexec(pw), 'while ours is close-on-exec');
   } finally {
     sleeper.kill('SIGKILL');

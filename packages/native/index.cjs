@@ -16,22 +16,24 @@ const HOW_TO_BUILD =
   '(pnpm: `npm_config_build_from_source=true pnpm rebuild @iomux/native`).';
 
 function unsupportedPlatform(platform) {
-  const err = new Error(
+  const err = /** @type {NodeJS.ErrnoException} */ (new Error(
     `@iomux/native runs on Linux only (this is ${platform}): it wraps epoll(7) and Linux's select/poll and raw sockets.`,
-  );
+  ));
   err.code = 'ERR_IOMUX_UNSUPPORTED_PLATFORM';
   return err;
 }
 
 /** 'glibc' or 'musl', from what Node itself reports about the running C library. */
 function detectLibc() {
-  const report = process.report;
+  // excludeNetwork is newer than the @types/node this repository uses.
+  const report = /** @type {NodeJS.ProcessReport & { excludeNetwork?: boolean }} */ (process.report);
   // Newer Node can skip the network-interface part of the report, which is the slow part.
   const canExclude = typeof report.excludeNetwork === 'boolean';
   const before = canExclude ? report.excludeNetwork : undefined;
   if (canExclude) report.excludeNetwork = true;
   try {
-    return report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
+    const header = /** @type {{ header: { glibcVersionRuntime?: string } }} */ (report.getReport()).header;
+    return header.glibcVersionRuntime ? 'glibc' : 'musl';
   } finally {
     if (canExclude) report.excludeNetwork = before;
   }
@@ -82,6 +84,7 @@ function load() {
       tried.push({ file, reason: `failed to load: ${message}${machineNote(file, arch)}` });
     }
   }
+  /** @type {Error & { code?: string, platform?: string, arch?: string, libc?: string, tried?: typeof tried }} */
   const err = new Error(
     `@iomux/native: no addon binary loads on ${platform}-${arch} (${libc}).\n` +
       `Tried:\n${tried.map((t) => `  ${t.file}: ${t.reason}`).join('\n')}\n` +

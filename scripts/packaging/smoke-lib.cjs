@@ -36,6 +36,6 @@ module.exports = async function smoke(core, how) {
   const addon = (maps.match(/\S*iomux[^\s]*\.node/) || ['(none)'])[0];
   const expect = process.env.EXPECT_BINARY;
   if (expect && !addon.includes(expect)) throw new Error(`loaded ${addon}, expected a path containing ${expect}`);
-  const glibc = process.report.getReport().header.glibcVersionRuntime || 'musl';
+  const glibc = /** @type {{ header: { glibcVersionRuntime?: string } }} */ (process.report.getReport()).header.glibcVersionRuntime || 'musl';
   console.log(`smoke ok (${how}): node ${process.version} ${process.arch} glibc ${glibc}; ${names.join('/')}; ${addon}`);
 };

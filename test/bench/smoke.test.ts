@@ -20,6 +20,22 @@ const run = spawnSync(process.execPath, ['packages/bench/src/cli.mjs', '--smoke'
   timeout: 120_000,
 });
 
+// The parts of the bench JSON this file reads (JSON.parse gives `any`; the
+// assertions below check that the values are really there).
+interface BenchJson {
+  meta: { profile: string; machine: { cores: unknown } } & Record<string, unknown>;
+  notes: string[];
+  dispatch: {
+    raw: { impl: string; active: number; writes: number; samples: { ns: number; passes: number; events: number }[] }[];
+    summary: ({ backend: string; ratio: number } & Record<'c' | 'cMt' | 'iomux', { perPassUs: number }>)[];
+  };
+  echo: {
+    raw: { server: string; mismatches: number; failures: number; msgs: number; server_cpu_us_per_msg: number }[];
+  };
+  wait: { summary: { backend: string; selectRtPerS: number; waitRtPerS: number }[] };
+}
+const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as BenchJson;
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('pnpm bench --smoke exits 0 and prints the three tables', () => {
@@ -31,11 +47,11 @@ test('pnpm bench --smoke exits 0 and prints the three tables', () => {
 });
 
 test('the JSON records the machine and every raw sample', () => {
-  const r = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  const r = readJson(jsonPath);
   assert.is(r.meta.profile, 'smoke');
   for (const k of ['machine', 'kernel', 'node', 'fdLimit', 'FD_SETSIZE', 'date']) assert.ok(k in r.meta, `meta.${k}`);
   assert.type(r.meta.machine.cores, 'number');
-  assert.equal(r.notes.filter((n: string) => /failed/.test(n)), [], 'no step failed');
+  assert.equal(r.notes.filter((n) => /failed/.test(n)), [], 'no step failed');
 
   // dispatch: C, C+thread and iomux side by side for every backend
   assert.ok(r.dispatch.raw.length > 0);
@@ -47,15 +63,15 @@ test('the JSON records the machine and every raw sample', () => {
       assert.is(s.events, rec.active + rec.writes, 'every byte written was read');
     }
   }
-  const backends = new Set(r.dispatch.summary.map((x: { backend: string }) => x.backend));
+  const backends = new Set(r.dispatch.summary.map((x) => x.backend));
   assert.equal([...backends].sort(), ['epoll', 'poll', 'select']);
   for (const row of r.dispatch.summary) {
-    for (const impl of ['c', 'cMt', 'iomux']) assert.ok(row[impl].perPassUs > 0, `${row.backend} ${impl}`);
+    for (const impl of ['c', 'cMt', 'iomux'] as const) assert.ok(row[impl].perPassUs > 0, `${row.backend} ${impl}`);
     assert.ok(row.ratio > 0);
   }
 
   // echo: every server answered, every byte verified
-  const servers = new Set(r.echo.raw.map((x: { server: string }) => x.server));
+  const servers = new Set(r.echo.raw.map((x) => x.server));
   assert.equal([...servers].sort(), ['c', 'iomux-epoll', 'iomux-poll', 'iomux-select', 'node-net']);
   for (const x of r.echo.raw) {
     assert.is(x.mismatches, 0);
@@ -77,10 +93,10 @@ test('--only and --backend narrow the run', () => {
     timeout: 60_000,
   });
   assert.is(r.status, 0, r.stdout + r.stderr);
-  const j = JSON.parse(readFileSync(only, 'utf8'));
+  const j = readJson(only);
   assert.equal(j.dispatch.raw, []);
   assert.equal(j.echo.raw, []);
-  assert.equal(j.wait.summary.map((w: { backend: string }) => w.backend), ['epoll']);
+  assert.equal(j.wait.summary.map((w) => w.backend), ['epoll']);
 });
 
 test('a bad option is refused with the usage text', () => {

@@ -44,6 +44,7 @@ function client(port: number, text: string): { sock: net.Socket; got: () => stri
 // it reports every C++ exception's vptr as invalid ("memory cannot be
 // printed"), whatever the code. Measured: 0 or 1 free fds, a report; 2 or
 // more, none. This test runs out of fds on purpose.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- uvu's test.skip is a plain function that never reads `this`
 const maybe = process.env.IOMUX_SANITIZER === '1' ? test.skip : test;
 
 for (const [name, extra, backend] of CASES) {

@@ -236,7 +236,7 @@ class Sequence {
         fn(this.sels[b], b);
         return 'ok';
       } catch (err) {
-        return String((err as { code?: unknown }).code ?? (err as Error).message);
+        return String((err as { code?: string }).code ?? (err as Error).message);
       }
     });
     if (outcomes.some((o) => o !== outcomes[0])) {
@@ -627,7 +627,7 @@ if (REPLAY === undefined) {
         }
       }
       assert.ok(caught instanceof Failure, `mutant "${name}" went unnoticed for 20 seeds`);
-      assert.match(caught!.message, /replay: IOMUX_DIFF_SEED=\d+/);
+      assert.match(caught.message, /replay: IOMUX_DIFF_SEED=\d+/);
     });
   }
 }

@@ -110,7 +110,7 @@ test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/cl
     c.connect({ host: '127.0.0.1', port });
     const acc = srv.accept();
     assert.ok(acc, 'accepted');
-    const [s] = acc!;
+    const [s] = acc;
     c.sendAll(`ping ${i}`);
     const got = s.recv(64)?.toString();
     if (got !== `ping ${i}`) assert.unreachable(`cycle ${i}: got ${got}`);
@@ -163,7 +163,7 @@ test('a closed Socket is never closed again by the GC (no double close of a reus
   for (let i = 0; i < 200; i++) holders.push(new Socket());
   const held = holders.map((h) => [h.fileno(), fdTarget(h.fileno())] as const);
   for (let i = 0; i < 20; i++) {
-    gc!();
+    gc();
     await sleep(5);
   }
   for (const [fd, target] of held) assert.is(fdTarget(fd), target, `fd ${fd} still names its socket (no stale finalizer closed it)`);

@@ -29,8 +29,12 @@ const USAGE = `usage: pnpm bench [options]
   -h, --help        this text
 `;
 
+/** The last line of a driver's output: its JSON record. */
+const lastLine = (/** @type {string} */ out) => /** @type {string} */ (out.trim().split('\n').pop());
+
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
+/** @type {{ profile: string, only: string[], backends: string[], layout: string | null, json: string | null, svg: string | null, cpython: boolean | null, reps: number | null, servers: string[] | null }} */
 const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null, reps: null, servers: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -130,6 +134,8 @@ const meta = {
   FD_SETSIZE,
   clkTck: null,
 };
+// Raw records are the drivers' JSON lines; summary rows are built below.
+/** @type {{ meta: typeof meta, notes: typeof notes, dispatch: { config: object, raw: any[], summary: any[] }, echo: { config: object, raw: any[], summary: any[] }, wait: { config: object, raw: any[], summary: any[] } }} */
 const results = { meta, notes, dispatch: { config: { ...P.dispatch, layouts }, raw: [], summary: [] }, echo: { config: P.echo, raw: [], summary: [] }, wait: { config: P.wait, raw: [], summary: [] } };
 
 progress(`iomux bench, ${opts.profile} profile: ${opts.only.join(', ')} on ${opts.backends.join(', ')}; ${meta.machine.cores} cores (${meta.machine.cpu}), ${meta.kernel}, node ${meta.node}, RLIMIT_NOFILE ${fdLimit}`);
@@ -181,6 +187,7 @@ async function runDispatch() {
     const runs = n >= 10000 ? Math.max(3, Math.ceil(D.runs / 2)) : D.runs; // big N: each run is long already
     const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(runs)];
     if (use === 'packed') common.push('--packed');
+    /** @type {Record<'c' | 'iomux' | 'c-mt' | 'cpython', any[]>} */
     const samples = { c: [], iomux: [], 'c-mt': [], cpython: [] };
     const impls = cpythonIn.dispatch ? ['c', 'iomux', 'c-mt', 'cpython'] : ['c', 'iomux', 'c-mt'];
     let failed = null;
@@ -198,7 +205,7 @@ async function runDispatch() {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
           break;
         }
-        const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+        const rec = JSON.parse(lastLine(r.stdout));
         results.dispatch.raw.push({ ...rec, impl, round });
         samples[impl].push(...rec.samples);
       }
@@ -246,7 +253,7 @@ async function runEcho() {
   let step = 0;
   const total = plan.length * E.reps;
   for (const sc of plan) {
-    const runs = Object.fromEntries(servers.map((s) => [s, []]));
+    const runs = Object.fromEntries(servers.map((s) => [s, /** @type {any[]} */ ([])]));
     for (let rep = 0; rep < E.reps; rep++) {
       step++;
       // Rotate the order each repetition so no server always runs first.
@@ -265,7 +272,7 @@ async function runEcho() {
             '--port', String(srv.port), '--conns', String(sc.conns), '--depth', String(sc.depth), '--size', String(sc.size),
             '--warmup-ms', String(E.warmupMs), '--duration-ms', String(E.durationMs), '--server-pid', String(srv.pid),
           ], { timeoutMs: E.warmupMs + E.durationMs + 60_000 });
-          const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+          const rec = r.stdout.trim() ? JSON.parse(lastLine(r.stdout)) : null;
           if (r.code !== 0 || !rec) {
             note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
             continue;
@@ -310,7 +317,7 @@ async function runWait() {
       note(`wait ${backend} failed: ${r.stderr.trim()}`);
       continue;
     }
-    const rec = JSON.parse(r.stdout.trim().split('\n').pop());
+    const rec = JSON.parse(lastLine(r.stdout));
     results.wait.raw.push(rec);
     const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;

@@ -63,6 +63,7 @@ if (backend === 'select' && maxfd >= FD_SETSIZE) {
   process.exit(3);
 }
 
+/** @type {import('@iomux/core').Selector<number>} */
 const sel = createSelector(backend);
 for (let i = 0; i < N; i++) sel.register(watched[i], Events.IN, i);
 

@@ -9,9 +9,10 @@
 import { createSelector, Events, raiseFdLimit, Socket } from '@iomux/core';
 
 const i = process.argv.indexOf('--backend');
-const backend = i >= 0 ? process.argv[i + 1] : 'epoll';
+const backend = /** @type {import('@iomux/core').BackendName} */ (i >= 0 ? process.argv[i + 1] : 'epoll');
 raiseFdLimit(65536);
 
+/** @type {import('@iomux/core').Selector<any>} */ // data: LISTENER, STDIN or a connection
 const sel = createSelector(backend);
 const listener = new Socket('inet', 'stream');
 listener.setReuseAddress(true);
@@ -24,7 +25,7 @@ sel.register(listener, Events.IN, LISTENER);
 try {
   sel.register(0, Events.IN, STDIN); // a pipe from the harness; not when stdin is a file
 } catch {}
-process.stdout.write(`listening on 127.0.0.1:${listener.localAddress().port} backend=${backend}\n`);
+process.stdout.write(`listening on 127.0.0.1:${/** @type {{ port: number }} */ (listener.localAddress()).port} backend=${backend}\n`);
 
 const buf = Buffer.allocUnsafe(65536);
 const views = new Array(buf.length + 1); // views[n] = buf.subarray(0, n), made once

@@ -40,6 +40,7 @@ const fd2i = new Int32Array(Math.max(...wfd) + 1).fill(-1);
 wfd.forEach((fd, i) => (fd2i[fd] = i));
 const one = Buffer.from('e');
 const r1 = Buffer.alloc(1);
+/** @type {import('@iomux/core').Selector<number>} */
 const sel = createSelector(backend);
 watched.forEach((s, i) => sel.register(s, Events.IN, i));
 const raw = new native.NativeSelector(backend);
@@ -97,7 +98,7 @@ const rows = [
   ['C + one idle thread', await cRef(1)],
 ];
 // Rounds, each variant in turn, so drifting machine load hits all alike.
-const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, /** @type {number[]} */ ([])]));
 for (const fn of Object.values(variants)) measure(fn, 0, 100); // JIT warm-up
 for (let round = 0; round < 8; round++) {
   for (const [name, fn] of Object.entries(variants)) samples[name].push(...measure(fn, Math.ceil(RUNS / 8), 5));

@@ -19,8 +19,8 @@ function fmt(v) {
 }
 
 /**
- * @param rows dispatch summary rows: {backend, n, active, layout, c: {perPassUs}, iomux: {perPassUs}}
- * @param meta {title, subtitle}
+ * @param {any[]} allRows dispatch summary rows: {backend, n, active, layout, c: {perPassUs}, iomux: {perPassUs}}
+ * @param {{ title: string, subtitle: string }} meta
  */
 export function dispatchSvg(allRows, meta) {
   // One point per (backend, N, A): the pairs layout where it ran, else packed.

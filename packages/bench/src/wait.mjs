@@ -35,6 +35,7 @@ async function measure(backend) {
   sel.register(a, Events.IN);
   const ping = Buffer.from('p');
   const rbuf = Buffer.alloc(16);
+  /** @type {{ backend: string, select: number[], wait: number[] }} */
   const result = { backend, select: [], wait: [] };
   try {
     const roundTripsSync = (budgetMs) => {
@@ -73,8 +74,8 @@ async function measure(backend) {
   } finally {
     sel.close();
     a.close(); // the peer reads EOF and ends
-    await new Promise((resolve) => {
-      const timer = setTimeout(() => worker.terminate().then(resolve), 2000);
+    await new Promise(/** @param {(v?: unknown) => void} resolve */ (resolve) => {
+      const timer = setTimeout(() => void worker.terminate().then(resolve), 2000);
       worker.once('exit', () => {
         clearTimeout(timer);
         resolve();

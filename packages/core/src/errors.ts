@@ -85,7 +85,8 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
   if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? `${value.slice(0, 25)}...` : value)})`;
-  return `type ${typeof value} (${String(value)})`;
+  const primitive = value as number | bigint | boolean | symbol | undefined; // all that is left
+  return `type ${typeof value} (${String(primitive)})`;
 }
 
 /** @internal `The "name" argument must be of type X. Received …` (ERR_INVALID_ARG_TYPE). */

@@ -2,6 +2,7 @@ import { abortError, codedError, invalidType, invalidValue, SystemError } from '
 import { capabilities, type BackendCapabilities } from './capabilities.ts';
 import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
 

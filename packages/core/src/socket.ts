@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { isMainThread } from 'node:worker_threads';
-import { native, type NativeAddress } from './native.ts';
+import { native } from './native.ts';
 
 const sock = native.socket;
 const C = native.constants;
@@ -354,12 +354,12 @@ export class Socket {
 
   /** The address this socket is bound to. */
   localAddress(): Address {
-    return sock.localAddress(this.#open()) as NativeAddress;
+    return sock.localAddress(this.#open());
   }
 
   /** The address of the connected peer. */
   remoteAddress(): Address {
-    return sock.remoteAddress(this.#open()) as NativeAddress;
+    return sock.remoteAddress(this.#open());
   }
 
   /** SO_ERROR (an errno number, 0 for none): how a non-blocking `connect()` ended. */

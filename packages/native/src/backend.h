@@ -41,15 +41,15 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
 // record per backend; TypeScript reads it once (native `capabilities`).
 struct Capabilities {
   const char* name;
-  int max_fd;                // the highest fd Add() accepts
-  bool edge;                 // kEdge
-  bool exclusive;            // kExclusive
-  bool native_oneshot;       // kOneshot done by the kernel, not emulated
-  bool rdhup_needs_in;       // RDHUP can only be watched together with IN
-  bool reports_hup;          // HUP/ERR are told apart from readiness
-  bool reports_closed_fd;    // an fd closed while registered comes back as NVAL
-  bool pollable_kernel_fd;   // KernelFd() can be handed to libuv: wait() needs no thread
-  bool watches_empty_mask;   // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  int max_fd;               // the highest fd Add() accepts
+  bool edge;                // kEdge
+  bool exclusive;           // kExclusive
+  bool native_oneshot;      // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;      // RDHUP can only be watched together with IN
+  bool reports_hup;         // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
+  bool pollable_kernel_fd;  // KernelFd() can be handed to libuv: wait() needs no thread
+  bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
   const char* wait_syscall;

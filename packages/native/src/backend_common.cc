@@ -12,6 +12,9 @@
 
 namespace iomux::detail {
 
+// The three records read as a table, one line per group of fields: kept as
+// written, where clang-format would put each field on a line of its own.
+// clang-format off
 const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
@@ -37,6 +40,7 @@ const Capabilities kEpollCaps = {
     /*watches_empty_mask=*/true,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
+// clang-format on
 
 namespace {
 int64_t NowNs() {

@@ -8,8 +8,7 @@ namespace iomux::detail {
 
 // ---------------------------------------------------------------- core
 
-SelectorCore::SelectorCore(EnvData* env, std::unique_ptr<Backend> backend)
-    : env_(env), backend_(std::move(backend)) {
+SelectorCore::SelectorCore(EnvData* env, std::unique_ptr<Backend> backend) : env_(env), backend_(std::move(backend)) {
   env_->live.insert(this);
 }
 
