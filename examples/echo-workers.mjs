@@ -78,12 +78,12 @@ async function main() {
     } catch (err) {
       exitOnSystemError(NAME, `cannot listen on ${args.host}:${port}`, err);
     }
-    port = s.localAddress().port; // the others bind the port the first one got
+    port = /** @type {{ port: number }} */ (s.localAddress()).port; // the others bind the port the first one got
     s.listen(128);
     s.setBlocking(false);
     listeners.push(s);
   }
-  const { host } = listeners[0].localAddress();
+  const { host } = /** @type {{ host: string }} */ (listeners[0].localAddress());
 
   // [stop, accepted by worker 0, accepted by worker 1, ...]
   const shared = new Int32Array(new SharedArrayBuffer(4 * (1 + workers)));
@@ -96,15 +96,16 @@ async function main() {
     const worker = new Worker(new URL(import.meta.url), {
       workerData: { index: i, backend, fd, owned: balance !== 'exclusive', exclusive: balance === 'exclusive', shared, maxPending, crash: crash === i },
     });
+    /** @type {{ worker: Worker, waker: Waker | null, failed: boolean }} */
     const entry = { worker, waker: null, failed: false };
     live.set(i, entry);
     ready.push(
-      new Promise((resolve) => {
+      new Promise((/** @type {(v?: unknown) => void} */ resolve) => {
         worker.once('message', (w) => {
           entry.waker = Waker.from(w);
           resolve();
         });
-        worker.once('exit', resolve); // died before it was ready: reported below
+        worker.once('exit', () => resolve()); // died before it was ready: reported below
       }),
     );
     worker.on('error', (err) => {
@@ -139,8 +140,8 @@ async function main() {
     }
     process.exit(0);
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
   // Only now: the Workers serve on their own, so a client (or a test) may be
   // done and signal us before this thread would otherwise have run again.
   console.log(`listening on ${host}:${port} backend=${backend} workers=${workers}`);
@@ -153,14 +154,19 @@ function die(message, code) {
 
 // ------------------------------------------------------------ one Worker
 
+/**
+ * @param {{ index: number, backend: import('@iomux/core').BackendName, fd: number, owned: boolean,
+ *   exclusive: boolean, shared: Int32Array, maxPending: number, crash: boolean }} config
+ */
 function serve({ index, backend, fd, owned, exclusive, shared, maxPending, crash }) {
+  const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
   const sel = createSelector(backend);
   const server = Socket.fromFd(fd, { owned });
   const LISTEN = exclusive ? EVENT_READ | Events.EXCLUSIVE : EVENT_READ;
   sel.register(server, LISTEN);
   const maxFd = sel.capabilities.maxFd;
   const queues = new Map(); // socket -> { chunks, bytes, eof }
-  parentPort.postMessage(sel.waker());
+  port.postMessage(sel.waker());
 
   // Out of fds (EMFILE), accept() fails but the connection stays queued and
   // the listener readable: stop watching it until a connection closes.

@@ -16,7 +16,6 @@ import {
   pipe,
   raiseFdLimit,
   socketPair,
-  type BackendName,
   type Selector,
 } from '@iomux/core';
 import { closeSync } from 'node:fs';
@@ -66,7 +65,7 @@ test('Waker.from() takes a Waker, its structured clone { id } or the id, and not
   try {
     const w = sel.waker();
     assert.is(sel.waker(), w, 'one waker per selector');
-    assert.type(w.id, 'bigint');
+    assert.is(typeof w.id, 'bigint');
     assert.is(Waker.from(w).id, w.id);
     assert.is(Waker.from({ id: w.id }).id, w.id);
     assert.is(Waker.from(w.id).id, w.id);
@@ -120,7 +119,7 @@ for (const backend of testBackends()) {
 
   t('a pending wait() on the main thread resolves with [] when a Worker wakes it', () =>
     withScope(async (s) => {
-      const sel = s.selector(backend as BackendName);
+      const sel = s.selector(backend);
       const [a] = s.pair();
       sel.register(a, Events.IN);
       const pending = sel.wait();
@@ -134,7 +133,7 @@ for (const backend of testBackends()) {
 
   t('a wake-up before the wait ends the next one at once; several coalesce into one', () =>
     withScope(async (s) => {
-      const sel = s.selector(backend as BackendName);
+      const sel = s.selector(backend);
       const [a, b] = s.pair();
       sel.register(a, Events.IN);
       const w = sel.waker();
@@ -157,7 +156,7 @@ for (const backend of testBackends()) {
 
   t('after close(), wake() returns false and writes nothing into the fd that reused the eventfd number', () => {
     const before = eventfds();
-    const sel = createSelector(backend as BackendName);
+    const sel = createSelector(backend);
     const waker = sel.waker();
     const mine = [...eventfds()].filter((fd) => !before.has(fd));
     assert.is(mine.length, 1, 'the waker is one eventfd');
@@ -210,12 +209,12 @@ for (const backend of testBackends()) {
   t('a selector dropped unclosed: the GC releases its waker, which then wakes nothing', async () => {
     assert.ok(gc, 'run with --expose-gc (pnpm test does)');
     const before = eventfds();
-    const waker = (() => createSelector(backend as BackendName).waker())();
+    const waker = (() => createSelector(backend).waker())();
     const mine = [...eventfds()].filter((fd) => !before.has(fd));
     assert.is(mine.length, 1);
     assert.ok(waker.wake());
     for (let i = 0; i < 40 && waker.wake(); i++) {
-      gc!();
+      gc();
       await sleep(10);
     }
     assert.not.ok(waker.wake());
@@ -239,7 +238,7 @@ for (const backend of testBackends()) {
       try {
         // At least 200 selectors, and until the Worker has really been at it.
         for (let i = 0; (i < 200 || Atomics.load(slot, 2) < 2000n) && i < 200_000; i++) {
-          const sel = createSelector(backend as BackendName);
+          const sel = createSelector(backend);
           sel.register(a, Events.IN);
           Atomics.store(slot, 0, BigInt.asIntN(64, sel.waker().id));
           if (i % 2 === 0) sel.select(0);

@@ -205,7 +205,7 @@ test('an owned Socket of the main thread dropped after detach() is not closed by
     fd = s.detach();
   })();
   for (let i = 0; i < 10; i++) {
-    gc!();
+    gc();
     await sleep(5);
   }
   assert.ok(isOpen(fd));

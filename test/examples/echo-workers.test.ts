@@ -50,12 +50,12 @@ for (const { backend, balance } of configs) {
       assert.is(srv.stderr(), '', 'nothing on stderr');
       const s = stats(srv.stdout());
       assert.ok(s, 'stats line');
-      assert.is(s!.accepted.length, 2);
-      assert.is(s!.accepted[0]! + s!.accepted[1]!, sizes.length + 3, 'every connection accepted once');
+      assert.is(s.accepted.length, 2);
+      assert.is(s.accepted[0]! + s.accepted[1]!, sizes.length + 3, 'every connection accepted once');
       // SO_REUSEPORT hashes connections over both listeners (all 103 on one
       // side has odds of 2**-102). EXCLUSIVE wakes the first idle waiter, so
       // it may well give every connection to one Worker: not asserted.
-      if (balance === 'reuseport') assert.ok(s!.accepted.every((n) => n > 0), `spread: ${s!.accepted.join('/')}`);
+      if (balance === 'reuseport') assert.ok(s.accepted.every((n) => n > 0), `spread: ${s.accepted.join('/')}`);
     } finally {
       await srv.stop('SIGKILL');
     }

@@ -329,11 +329,13 @@ async function runWait() {
 
 // ---------------------------------------------------------------- main
 let exitCode = 0;
+/** @type {Awaited<ReturnType<typeof import('./workers.mjs').runWorkers>> | null} */
+let workersPart = null;
 try {
   if (opts.only.includes('dispatch')) await runDispatch();
   if (opts.only.includes('echo')) await runEcho();
   if (opts.only.includes('wait')) await runWait();
-  if (opts.only.includes('workers')) results.workers = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, reps: opts.reps, progress, note });
+  if (opts.only.includes('workers')) workersPart = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, reps: opts.reps, progress, note });
 } catch (err) {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;
@@ -345,7 +347,7 @@ meta.seconds = +((performance.now() - t0) / 1000).toFixed(1);
 const stamp = meta.date.replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 const jsonPath = resolve(opts.json ?? join(ROOT, 'bench-results', `bench-${stamp}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify(results, null, 1) + '\n');
+writeFileSync(jsonPath, JSON.stringify(workersPart ? { ...results, workers: workersPart } : results, null, 1) + '\n');
 let svgPath = null;
 if (results.dispatch.summary.length) {
   svgPath = resolve(opts.svg ?? join(ROOT, 'bench-results', 'dispatch.svg'));
@@ -356,7 +358,7 @@ if (results.dispatch.summary.length) {
   );
 }
 
-process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (results.workers?.report ?? ''));
+process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? ''));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
 process.exitCode = exitCode;

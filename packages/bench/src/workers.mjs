@@ -114,7 +114,7 @@ async function measureOne(name, cmd, args, env, W, loadgen) {
     const spreadEnd = pids.map((p, i) => socketCount(p) - idleSockets[i]);
     for (let i = 0; i < spread.length; i++) spread[i] = Math.max(spread[i], spreadEnd[i]);
     const r = await gen;
-    const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+    const rec = r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop() ?? '') : null;
     if (r.code !== 0 || !rec) throw new Error(`load generator failed (exit ${r.code}): ${r.stderr.trim()}`);
     const windowS = (t1 - t0) / 1000;
     const cpuUsPerMsg = ((c1 - c0) * 1e6) / (rec.msgs_per_s * windowS);

@@ -107,8 +107,11 @@ class EpollBackend final : public Backend {
     if (err) return err;
     err = Ctl(EPOLL_CTL_ADD, fd, events);
     if (err == 0) {
-      if (events & kExclusive) it->second = events;
-      else exclusive_.erase(it);
+      if (events & kExclusive) {
+        it->second = events;
+      } else {
+        exclusive_.erase(it);
+      }
       return 0;
     }
     // Put back what was there. This add repeats one the kernel accepted a

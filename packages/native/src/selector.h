@@ -43,7 +43,7 @@ class SelectorCore final : public EnvResource {
   Deadline deadline_ = Deadline::Forever();
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
-  bool firing_ = false;  // inside OnDone(): the async context is in use
+  bool firing_ = false;    // inside OnDone(): the async context is in use
   uint64_t waker_id_ = 0;  // 0: no cross-thread waker yet
 };
 

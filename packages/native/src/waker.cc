@@ -122,15 +122,14 @@ void SelectorCore::DestroyWakerOf() {
 namespace {
 
 uint64_t ArgId(const Napi::CallbackInfo& info) {
-  if (!info[0].IsBigInt()) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "The \"id\" argument must be of type bigint");
+  if (!info[0].IsBigInt())
+    ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "The \"id\" argument must be of type bigint");
   bool lossless = false;
   uint64_t id = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
   return lossless ? id : 0;  // 0 is never an id
 }
 
-Napi::Value WakeFn(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), Wake(ArgId(info)));
-}
+Napi::Value WakeFn(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Wake(ArgId(info))); }
 
 // [SO_DOMAIN, SO_TYPE, O_NONBLOCK set]: what Socket.fromFd() needs to know
 // about an fd it did not create.
@@ -164,9 +163,7 @@ void CloseOwnedFds(void* arg) {
   delete owned;
 }
 
-void TrackFd(const Napi::CallbackInfo& info) {
-  static_cast<OwnedFds*>(info.Data())->fds.insert(ArgInt(info, 0, "fd"));
-}
+void TrackFd(const Napi::CallbackInfo& info) { static_cast<OwnedFds*>(info.Data())->fds.insert(ArgInt(info, 0, "fd")); }
 
 void UntrackFd(const Napi::CallbackInfo& info) {
   static_cast<OwnedFds*>(info.Data())->fds.erase(ArgInt(info, 0, "fd"));
