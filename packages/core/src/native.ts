@@ -84,7 +84,6 @@ export interface NativeAddon {
   raiseFdLimit(want?: number): number;
   pipe(): [number, number];
   closeFd(fd: number): void;
-  interruptAfter(delayMs: number, signal: number): void;
   /** Wakes the selector whose waker has this id; false if it is closed. */
   wake(id: bigint): boolean;
   /** [SO_DOMAIN, SO_TYPE, O_NONBLOCK set] of a socket fd. */
