@@ -333,8 +333,11 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   }
 
   /**
-   * Releases the kernel object (the epoll fd) and any wait thread. Registered
-   * fds are not closed. A pending {@link wait} resolves with `[]`. Idempotent.
+   * Releases the kernel object (the epoll fd), any wait thread and the
+   * {@link waker}'s eventfd (its `wake()` returns `false` from then on).
+   * Registered fds are not closed. A pending {@link wait} resolves with `[]`.
+   * Idempotent. A selector in a Worker that exits unclosed is released the
+   * same way.
    */
   close(): void {
     if (this.#closed) return;

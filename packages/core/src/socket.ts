@@ -80,6 +80,12 @@ const TYPE_OF = new Map<number, SocketType>([
  * Would-block is a normal result (`null`), not an exception; every other
  * failure throws a {@link SystemError}. Sockets are close-on-exec.
  *
+ * A Socket owns its fd (see {@link Socket.fromFd} for borrowing one, and
+ * {@link Socket.detach} for handing one to another thread). An owned Socket
+ * dropped unclosed closes its fd when it is garbage-collected; in a Worker,
+ * the fds of owned Sockets still open when the Worker exits are closed then
+ * (a Worker's objects are not finalized at exit).
+ *
  * @example
  * ```ts
  * const srv = new Socket('inet', 'stream');
