@@ -19,8 +19,9 @@ const { POLLIN, POLLPRI, POLLOUT, POLLHUP, POLLERR, POLLNVAL } = constants.poll;
 
 // The classic's flag sets. POLLHUP and POLLERR are "always reported" bits:
 // poll(2) ignores them in a request and reports them anyway. Listing them
-// documents what we are prepared to handle. POLLPRI asks about urgent
-// (out-of-band, MSG_OOB) data, select()'s third list; see the loop below.
+// documents what we are prepared to handle. POLLPRI (EPOLLPRI on epoll, the
+// same bit) asks about urgent, out-of-band (MSG_OOB) data: what select()'s
+// third list reports. Not errors; see the loop below.
 const READ_ONLY = POLLIN | POLLPRI | POLLHUP | POLLERR;
 const READ_WRITE = READ_ONLY | POLLOUT;
 const TIMEOUT = 250; // milliseconds (Python's poll() takes milliseconds too)

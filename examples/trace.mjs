@@ -51,9 +51,9 @@ server.setBlocking(false);
 
 const sel = createSelector(args.backend); // the only backend-specific line
 sel.register(server, Events.IN);
-// select(2) cannot report HUP, so it cannot watch an fd for the hang-up
-// alone (see the header): there, IN is what shows the end.
-const HANGUP_INTEREST = sel.capabilities.reportsHup ? 0 : Events.IN;
+// select(2) has no set for an fd with no interest bit, so it cannot watch
+// for the hang-up alone (see the header): there, IN is what shows the end.
+const HANGUP_INTEREST = sel.capabilities.watchesEmptyMask ? 0 : Events.IN;
 
 // fd -> { sock, request: string, response: Buffer, done: boolean, deadline: ms },
 // in order of last activity: the first entry is the next to time out.

@@ -4,9 +4,9 @@
 // body; idle connections are closed; bad flags and bind/connect failures are
 // one line and a non-zero exit, never a stack trace.
 import { test } from 'uvu';
-import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { testBackends } from '../helpers.ts';
+import { startServer } from '../../scripts/lib/child.mjs';
 import { ROOT, assert, eventually, get, httpExchange, killAll, liveCount, run, startExample } from './harness.ts';
 import { connectRaw, parseResponses, rawExchange, slowKeepAlive } from './raw.ts';
 
@@ -173,37 +173,22 @@ test('echo-client parses flags like the servers, before connecting; ECONNREFUSED
 });
 
 test("pnpm example NAME -- --port 0 works, and Ctrl-C (SIGINT to the group) exits 0 without pnpm's ELIFECYCLE", async () => {
-  const child = spawn('pnpm', ['example', 'http-hello', '--', '--backend', 'poll', '--port', '0'], {
+  // Detached: pnpm, its shell and the example form their own process group,
+  // as a terminal's foreground job, and every signal goes to the whole group.
+  const srv = await startServer('pnpm', ['example', 'http-hello', '--', '--backend', 'poll', '--port', '0'], {
     cwd: ROOT,
-    detached: true, // its own process group, as a terminal's foreground job
-    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    readyTimeoutMs: 30_000,
   });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const group = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, sig);
-    } catch {
-      // already gone
-    }
-  };
-  const guard = setTimeout(() => group('SIGKILL'), 30_000);
   try {
-    const ok = await eventually(() => /^listening on 127\.0\.0\.1:\d+ backend=poll$/m.test(out) || child.exitCode !== null, 30_000);
-    assert.ok(ok && /listening on/.test(out), `stdout: ${out}\nstderr: ${err}`);
-    const port = Number(/:(\d+) backend/.exec(out)![1]);
-    assert.is(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'Hello from iomux!\n');
-    group('SIGINT'); // what Ctrl-C does: the whole foreground group gets it
-    const code = await exited;
-    assert.is(code, 0, `pnpm's exit code (stderr: ${err})`);
-    assert.not.match(err, /ELIFECYCLE/);
+    assert.is(srv.backend, 'poll', 'the flags after -- reached the example');
+    assert.is(await (await fetch(`http://127.0.0.1:${srv.port}/`)).text(), 'Hello from iomux!\n');
+    const { code, signal } = await srv.stop('SIGINT'); // what Ctrl-C does
+    assert.is(signal, null);
+    assert.is(code, 0, `pnpm's exit code (stderr: ${srv.stderr()})`);
+    assert.not.match(srv.stderr(), /ELIFECYCLE/);
   } finally {
-    group('SIGKILL');
-    await exited;
-    clearTimeout(guard);
+    await srv.stop('SIGKILL');
   }
 });
 
