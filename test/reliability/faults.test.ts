@@ -85,6 +85,12 @@ function recvN(s: Socket, n: number, deadline: number, thenEof = false): { data:
   return { data: Buffer.concat(parts), eof };
 }
 
+// A server that waits properly uses under 2% of a core here (0.00-0.02 s over
+// 1.2-1.5 s); one that spins uses all it is given, which on this 2-core box
+// shared with other work is still 25% or more. The line sits between the two,
+// and the controls below prove the spinning fixture crosses it.
+const SPIN_FRACTION = 0.2;
+
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
@@ -228,7 +234,7 @@ for (const [example, backend, extra] of SERVERS) {
     withServer(example, backend, [], extra, async (srv) => {
       const { cpu, wall } = await idleCpu(srv);
       console.log(`  ${name}: server CPU with 50 idle peers: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-      assert.ok(cpu < wall * 0.5, `the server spins on idle connections: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
+      assert.ok(cpu < wall * SPIN_FRACTION, `the server spins on idle connections: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
     }));
 
   test(`${name}: a peer that stops reading: the server backs off (no spin) and loses nothing`, () =>
@@ -241,7 +247,7 @@ for (const [example, backend, extra] of SERVERS) {
         // and it must hold the rest until we read, without spinning.
         const { cpu, wall, msg } = await stallCpu(srv, s, size, deadline);
         console.log(`  ${name}: server CPU while the peer does not read: ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-        assert.ok(cpu < wall * 0.5, `the server spins while waiting for OUT: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
+        assert.ok(cpu < wall * SPIN_FRACTION, `the server spins while waiting for OUT: ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s`);
         // Another peer is served meanwhile.
         echoRoundTrip(srv.port, 100_000, 11);
         // Now read: every byte arrives, in order.
@@ -344,7 +350,7 @@ for (const [flaw, measure] of [
     try {
       const { cpu, wall } = await measure(srv);
       console.log(`  control ${flaw}: server CPU ${cpu.toFixed(2)} s over ${wall.toFixed(2)} s`);
-      assert.ok(cpu >= wall * 0.5, `the spinning control used only ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s: the check would not catch it`);
+      assert.ok(cpu >= wall * SPIN_FRACTION, `the spinning control used only ${cpu.toFixed(2)} s CPU in ${wall.toFixed(2)} s: the check would not catch it`);
     } finally {
       await srv.stop('SIGKILL');
     }

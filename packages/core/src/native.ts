@@ -82,7 +82,6 @@ export interface NativeAddon {
   raiseFdLimit(want?: number): number;
   pipe(): [number, number];
   closeFd(fd: number): void;
-  interruptAfter(delayMs: number, signal: number): void;
   constants: Record<
     | 'POLLIN' | 'POLLPRI' | 'POLLOUT' | 'POLLERR' | 'POLLHUP' | 'POLLNVAL' | 'POLLRDHUP'
     | 'EPOLLIN' | 'EPOLLPRI' | 'EPOLLOUT' | 'EPOLLERR' | 'EPOLLHUP' | 'EPOLLRDHUP'

@@ -4,8 +4,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -13,9 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 namespace iomux::detail {
 
@@ -109,19 +105,6 @@ void CloseFd(const Napi::CallbackInfo& info) {
   if (close(fd) != 0 && errno != EINTR) ThrowErrno(info.Env(), errno, "close", fd);
 }
 
-// Sends `signal` to the calling thread after `delayMs`, from a helper thread.
-// Tests use it to interrupt a blocking select() on the JS thread itself
-// (a signal sent to the process may land on any of Node's threads).
-void InterruptAfter(const Napi::CallbackInfo& info) {
-  int delay = ArgInt(info, 0, "delayMs");
-  int sig = ArgInt(info, 1, "signal");
-  pthread_t target = pthread_self();
-  std::thread([=] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    pthread_kill(target, sig);
-  }).detach();
-}
-
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   auto set = [&](const char* k, double v) { c.Set(k, Napi::Number::New(env, v)); };
@@ -172,7 +155,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
-  exports.Set("interruptAfter", Napi::Function::New(env, InterruptAfter));
   exports.Set("constants", Constants(env));
   InitSelector(env, exports);
   InitSocket(env, exports);
