@@ -25,8 +25,19 @@ if (fs.existsSync(path.join(workspaceRoot, 'pnpm-workspace.yaml')) && fs.existsS
 
 // A child process, so that a binary that crashes on load cannot take the install down with it.
 function loads() {
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(__dirname)})`], { encoding: 'utf8' });
+  const probe = `try { require(${JSON.stringify(__dirname)}) } catch (e) { process.stderr.write(String(e && e.message)); process.exit(1) }`;
+  const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' });
   return { ok: r.status === 0, message: (r.stderr || '').trim() };
+}
+
+function works(tool) {
+  return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function fail(line, loaderMessage) {
+  say(line);
+  if (loaderMessage) console.error(loaderMessage);
+  process.exit(1);
 }
 
 const force = /^(true|1|yes)$/i.test(process.env.npm_config_build_from_source || '');
@@ -38,12 +49,21 @@ if (!force) {
   say('building from source (npm_config_build_from_source is set).');
 }
 
+// Name the missing tool rather than let CMake fail on it halfway.
+const missing = [
+  ['cmake'],
+  process.env.CXX ? [process.env.CXX] : ['c++', 'g++', 'clang++'],
+  ['make', 'ninja'],
+].filter((alternatives) => !alternatives.some(works)).map((alternatives) => alternatives.join(' or '));
+if (missing.length > 0) {
+  fail(`cannot build from source: no working ${missing.join(', ')} on PATH.`, loads().message);
+}
+
 let cmakeJs;
 try {
   cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 } catch {
-  say('cmake-js, a dependency of this package, is not installed; cannot build from source.');
-  process.exit(1);
+  fail('cmake-js, a dependency of this package, is not installed; cannot build from source.', loads().message);
 }
 const build = spawnSync(process.execPath, [cmakeJs, 'rebuild', '--directory', __dirname, '--out', path.join(__dirname, 'build')], {
   stdio: ['ignore', 'inherit', 'inherit'],
@@ -53,7 +73,5 @@ if (build.status === 0 && after.ok) {
   say(`built ${path.join(__dirname, 'build', 'Release', 'iomux.node')}.`);
   process.exit(0);
 }
-say(build.status === 0 ? 'the source build finished but its binary does not load:' : 'the source build failed (output above).');
 // The loader's own explanation: what was tried, for which platform, and what to do.
-if (after.message) console.error(after.message.split('\n').filter((l) => !/^\s+at |^Node\.js v|^\S+:\d+$|^\s*(\^|throw err;)\s*$/.test(l)).join('\n'));
-process.exit(1);
+fail(build.status === 0 ? 'the source build finished but its binary does not load:' : 'the source build failed (output above).', after.message);
