@@ -34,6 +34,7 @@ function works(tool) {
   return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** @returns {never} */
 function fail(line, loaderMessage) {
   say(line);
   if (loaderMessage) console.error(loaderMessage);
