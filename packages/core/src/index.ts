@@ -32,5 +32,6 @@ export {
 export { capabilities, type BackendCapabilities } from './capabilities.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
-export { Socket, socketPair, type Address, type SocketFamily, type SocketType } from './socket.ts';
+export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
 export { pipe, raiseFdLimit } from './os.ts';
+export { Waker } from './waker.ts';

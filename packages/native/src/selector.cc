@@ -65,6 +65,7 @@ void SelectorCore::Shutdown() {
   // The waiter first: it joins its thread (which reads the backend) and stops
   // libuv watching the epoll fd before the backend closes it.
   waiter_.reset();
+  DestroyWakerOf();
   backend_.reset();
   env_->live.erase(this);
   callback_.Reset();
@@ -89,6 +90,7 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
                            InstanceMethod<&NativeSelector::Rearm>("rearm"),
                            InstanceMethod<&NativeSelector::Disarm>("disarm"),
                            InstanceMethod<&NativeSelector::Close>("close"),
+                           InstanceMethod<&NativeSelector::Waker>("waker"),
                            InstanceAccessor<&NativeSelector::KernelFd>("kernelFd"),
                        });
   }
@@ -215,6 +217,17 @@ class NativeSelector : public Napi::ObjectWrap<NativeSelector> {
   }
 
   void Close(const Napi::CallbackInfo&) { core_->Shutdown(); }
+
+  Napi::Value Waker(const Napi::CallbackInfo& info) {
+    Live(info.Env());
+    uint64_t id = 0;
+    int err = core_->EnsureWaker(&id);
+    if (err == EMFILE && core_->backend()->Caps().max_fd < INT32_MAX) {
+      ThrowRangeError(info.Env(), "ERR_FD_SETSIZE", "no free fd below FD_SETSIZE for the select backend's waker");
+    }
+    if (err) ThrowErrno(info.Env(), err, "eventfd");
+    return Napi::BigInt::New(info.Env(), id);
+  }
 
   Napi::Value KernelFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), core_->closed() ? -1 : core_->backend()->KernelFd());
