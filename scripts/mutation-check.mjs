@@ -19,7 +19,7 @@
 // passed = mutants caught, failed = mutants that survived or could not be
 // planted (a patch that no longer matches its source fails loudly, so the
 // list cannot rot silently), plus a failed control run.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -34,6 +34,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killChildrenOnSignals, runChild } from './lib/child.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -163,6 +164,184 @@ const MUTANTS = [
     tests: ['test/reliability/regressions.test'],
     why: 'a closed ONESHOT fd is reported NVAL on every call (bug 1 of docs/reliability.md)',
   },
+  {
+    name: 'register-keeps-key-after-refusal',
+    file: 'packages/core/src/selector.ts',
+    find: '      this.#keys.delete(fd);\n      throw err;',
+    replace: '      throw err;',
+    tests: ['test/selector.test'],
+    why: 'a register() the kernel refused leaves a key behind',
+  },
+  {
+    name: 'fd-setsize-not-checked',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (fd > this.capabilities.maxFd) {',
+    replace: 'if (false) {',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'select accepts an fd >= FD_SETSIZE at register()',
+  },
+  {
+    name: 'modify-same-mask-makes-a-syscall',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);',
+    replace: 'this.#native.modify(old.fd, mask);',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'modify() with the same events makes a system call (fails once the fd is closed)',
+  },
+  {
+    name: 'modify-does-not-rearm-oneshot',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);',
+    replace: 'if (mask !== old.events) this.#native.modify(old.fd, mask);',
+    tests: ['test/selector.test'],
+    why: 'modify() with the same ONESHOT mask does not re-arm a fired fd',
+  },
+  {
+    name: 'second-wait-not-refused',
+    file: 'packages/core/src/selector.ts',
+    find: "if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING'",
+    replace: "if (false) throw codedError(Error, 'ERR_WAIT_PENDING'",
+    tests: ['test/wait.test'],
+    backend: 'epoll',
+    why: 'a second concurrent wait() is not refused with ERR_WAIT_PENDING',
+  },
+  {
+    name: 'use-after-close-allowed',
+    file: 'packages/core/src/selector.ts',
+    find: '    if (this.#closed) throw closedError();',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'methods of a closed selector do not throw ERR_SELECTOR_CLOSED',
+  },
+  {
+    name: 'closed-socket-stays-in-gc-registry',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.unregister(this);\n    native.closeFd(fd);',
+    replace: '    native.closeFd(fd);',
+    tests: ['test/reliability/resources.test'],
+    why: 'the GC closes an fd again after close(), after its number was reused',
+  },
+  {
+    name: 'socket-close-leaks-fd',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.unregister(this);\n    native.closeFd(fd);',
+    replace: '    fdRegistry.unregister(this);',
+    tests: ['test/socket.test'],
+    why: 'close() leaves the fd open (the leak checks must see it)',
+  },
+  {
+    name: 'unregister-after-close-throws',
+    file: 'packages/native/src/selector.cc',
+    find: 'if (err && err != EBADF && err != ENOENT) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
+    replace: 'if (err) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
+    tests: ['test/selector.test'],
+    backend: 'epoll',
+    why: 'unregister() of an fd closed while registered throws a system error',
+  },
+  {
+    name: 'poll-register-closed-fd',
+    file: 'packages/native/src/backend_poll.cc',
+    find: '    if (!FdIsOpen(fd)) return EBADF;\n',
+    replace: '',
+    tests: ['test/selector.test'],
+    backend: 'poll',
+    why: 'register() of a closed fd succeeds on poll',
+  },
+  {
+    name: 'select-ebadf-fails-the-call',
+    file: 'packages/native/src/backend_select.cc',
+    find: 'if (errno != EBADF || excluded_closed) return -errno;',
+    replace: 'return -errno;',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'an fd closed while registered fails the whole select() instead of reporting NVAL',
+  },
+  {
+    name: 'select-oneshot-not-disarmed',
+    file: 'packages/native/src/backend_select.cc',
+    find: '      n++;\n      if (interest_[fd] & kOneshot) Disarm(master_, fd);',
+    replace: '      n++;',
+    tests: ['test/selector.test'],
+    backend: 'select',
+    why: 'ONESHOT (emulated) reports again before modify()',
+  },
+  {
+    name: 'dropped-socket-never-collected',
+    file: 'packages/core/src/socket.ts',
+    find: '    fdRegistry.register(this, this.#fd, this);\n',
+    replace: '',
+    tests: ['test/reliability/resources.test'],
+    why: 'a Socket dropped without close() keeps its fd forever',
+  },
+  {
+    name: 'events-type-wrong-code',
+    file: 'packages/core/src/selector.ts',
+    find: "if (typeof events !== 'number') throw invalidType('events', 'of type number', events);",
+    replace: "if (typeof events !== 'number') throw invalidValue('events', 'of type number', events);",
+    tests: ['test/reliability/bad-input.test'],
+    backend: 'poll',
+    why: 'a non-number interest mask throws ERR_INVALID_ARG_VALUE instead of ERR_INVALID_ARG_TYPE',
+  },
+  {
+    name: 'epoll-drops-rdhup-interest',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'events & (kInterestBits | kOneshot | kEdge | kExclusive)',
+    replace: 'events & ((kInterestBits & ~kRdhup) | kOneshot | kEdge | kExclusive)',
+    tests: ['test/reliability/differential.test'],
+    why: 'epoll never reports RDHUP, unlike poll (the differential driver must see it)',
+  },
+  {
+    name: 'exclusive-bit-dropped',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'events & (kInterestBits | kOneshot | kEdge | kExclusive)',
+    replace: 'events & (kInterestBits | kOneshot | kEdge)',
+    tests: ['test/herd.test', 'test/exclusive.test'],
+    why: 'EXCLUSIVE is accepted but never reaches the kernel: every Worker wakes for every connection',
+  },
+  {
+    name: 'exclusive-modified-in-place',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'if (it != exclusive_.end()) return Reregister(it, events);',
+    replace: '',
+    tests: ['test/exclusive.test'],
+    why: 'modify() of an EXCLUSIVE registration uses EPOLL_CTL_MOD, which the kernel refuses (EINVAL)',
+  },
+  {
+    name: 'exclusive-failed-reregister-not-restored',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'Ctl(EPOLL_CTL_ADD, fd, old);',
+    replace: '',
+    tests: ['test/exclusive.test'],
+    why: 'a re-registration the kernel refuses leaves the fd unwatched, while its key stays',
+  },
+  {
+    name: 'waker-outlives-its-eventfd',
+    file: 'packages/native/src/waker.cc',
+    find: 'r.fds.erase(it);',
+    replace: '',
+    tests: ['test/waker.test'],
+    why: 'a wake() after close writes into whatever file took over the eventfd number',
+  },
+  {
+    name: 'select-waker-above-fd-setsize',
+    file: 'packages/native/src/waker.cc',
+    find: 'if (fd > max_fd) {',
+    replace: 'if (false) {',
+    tests: ['test/waker.test'],
+    backend: 'select',
+    why: "select's waker may get an fd >= FD_SETSIZE, which FD_SET cannot hold",
+  },
+  {
+    name: 'worker-owned-fds-left-open',
+    file: 'packages/native/src/waker.cc',
+    find: 'for (int fd : owned->fds) close(fd);',
+    replace: '',
+    tests: ['test/workers-fds.test'],
+    why: "a Worker that exits leaves its Sockets' fds open for the life of the process",
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------
@@ -174,23 +353,41 @@ function cleanup() {
   else rmSync(scratch, { recursive: true, force: true });
   scratch = '';
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    for (const c of children) c.kill('SIGKILL');
-    cleanup();
-    process.exit(130);
-  });
-}
+// Ctrl-C: the supervisor kills the children and exits, and the 'exit'
+// handler removes the copy.
+killChildrenOnSignals('mutation-check');
 process.on('exit', cleanup);
 
-/** @type {Set<import('node:child_process').ChildProcess>} */
-const children = new Set();
+/**
+ * Files under `dir` (relative to the root), without dependencies, build output or VCS data.
+ * @param {string} dir
+ * @returns {string[]}
+ */
+function listTree(dir) {
+  /** @type {string[]} */
+  const out = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const rel = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      if (['node_modules', '.git', 'build', 'dist'].includes(e.name)) continue;
+      out.push(...listTree(rel));
+    } else {
+      out.push(rel);
+    }
+  }
+  return out;
+}
 
 function makeScratch() {
   scratch = mkdtempSync(join(tmpdir(), 'iomux-mutants-'));
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' })
-    .split('\0')
-    .filter(Boolean);
+  let files;
+  try {
+    files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, encoding: 'utf8' })
+      .split('\0')
+      .filter(Boolean);
+  } catch {
+    files = listTree(''); // not a git checkout (an unpacked tarball): everything but build output
+  }
   for (const f of files) {
     if (!existsSync(join(root, f))) continue; // deleted in the working tree
     mkdirSync(dirname(join(scratch, f)), { recursive: true });
@@ -209,24 +406,27 @@ function makeScratch() {
     const src = join(root, 'packages', pkg, 'node_modules');
     if (existsSync(src)) cpSync(src, join(scratch, 'packages', pkg, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   }
+  restoreDist();
+}
+
+/** The copy's compiled TypeScript, as in this checkout (unmutated). */
+function restoreDist() {
+  rmSync(join(scratch, 'packages/core/dist'), { recursive: true, force: true });
   cpSync(join(root, 'packages/core/dist'), join(scratch, 'packages/core/dist'), { recursive: true });
 }
 
 // --- running things -------------------------------------------------------
 
-/** Runs a command in the scratch copy; resolves with its exit code and output. */
-function run(cmd, args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: scratch, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code: code ?? (signal ? 128 : 1), out });
-    });
-  });
+/**
+ * Runs a command in the scratch copy; resolves with its exit code and output.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {Record<string, string>} [env]
+ * @returns {Promise<{ code: number, out: string }>}
+ */
+async function run(cmd, args, env = {}) {
+  const r = await runChild(cmd, args, { cwd: scratch, env: { ...process.env, ...env }, timeoutMs: 15 * 60_000 });
+  return { code: r.code ?? (r.signal ? 128 : 1), out: r.stdout + r.stderr };
 }
 
 const cmakeJs = join(root, 'node_modules/.bin/cmake-js');
@@ -241,9 +441,13 @@ async function buildTs() {
   return run(tsc, ['-p', 'packages/core/tsconfig.json']);
 }
 
-/** Runs the test files; returns run-tests.mjs's summary and whether it failed. */
+/**
+ * Runs the test files; returns run-tests.mjs's summary and whether it failed.
+ * @param {string[]} tests
+ * @param {Record<string, string>} env
+ */
 async function runTests(tests, env) {
-  const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '120000', ...env });
+  const r = await run(process.execPath, ['scripts/run-tests.mjs', ...tests], { IOMUX_TEST_TIMEOUT_MS: '60000', ...env });
   const summary = /^(\d+) passed, (\d+) failed.*$/m.exec(r.out.split('\n').filter((l) => /^\d+ passed/.test(l)).pop() ?? '');
   const failed = summary ? Number(summary[2]) : 1;
   const failing = r.out
@@ -255,8 +459,13 @@ async function runTests(tests, env) {
   return { failed: failed > 0 || r.code !== 0, summary: summary?.[0] ?? 'no summary', failing, out: r.out };
 }
 
-/** Replaces the `nth` occurrence (or the only one) of `find` in `text`. */
+/**
+ * Replaces the `nth` occurrence (or the only one) of `find` in `text`.
+ * @param {string} text
+ * @param {(typeof MUTANTS)[number]} m
+ */
 function patch(text, m) {
+  /** @type {number[]} */
   const hits = [];
   for (let i = text.indexOf(m.find); i >= 0; i = text.indexOf(m.find, i + 1)) hits.push(i);
   if (m.nth === undefined && hits.length !== 1) throw new Error(`the patch text occurs ${hits.length} times in ${m.file}`);
@@ -320,12 +529,12 @@ for (const m of chosen) {
     line = `BROKEN   ${m.name}: ${err instanceof Error ? err.message : String(err)}`;
   } finally {
     writeFileSync(file, original);
+    // A TypeScript mutant was compiled into the copy's dist: put the pristine
+    // one back, or every later mutant would be tested with this one too.
+    if (!native) restoreDist();
   }
   console.log(line);
 }
-// The TypeScript copy was rebuilt for the TS mutants; nothing in it is reused,
-// but leave it consistent in case IOMUX_MUTATION_KEEP is set.
-if (chosen.some((m) => !m.file.startsWith('packages/native/'))) await buildTs();
 
 console.log(`[mutation] ${chosen.length} mutants in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 console.log(`${caught} passed, ${failedCount} failed`);

@@ -6,10 +6,12 @@
 //   pnpm test                 every file
 //   pnpm test selector        files whose path contains "selector"
 //   IOMUX_BACKEND=poll pnpm test   Selector tests on one backend only
-import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killChildrenOnSignals, runChild } from './lib/child.mjs';
+
+killChildrenOnSignals('run-tests');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filters = process.argv.slice(2);
@@ -29,25 +31,15 @@ const files = findTests(join(root, 'test')).filter(
   (f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)),
 );
 
-function runFile(file) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', file], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => {
-      out += `\n[run-tests] timed out after ${perFileTimeoutMs} ms; killing\n`;
-      child.kill('SIGKILL');
-    }, perFileTimeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ out, code, signal });
-    });
+async function runFile(file) {
+  const r = await runChild(process.execPath, ['--import', 'tsx', '--expose-gc', file], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    timeoutMs: perFileTimeoutMs,
   });
+  let out = r.stdout + r.stderr;
+  if (r.timedOut) out += `\n[run-tests] timed out after ${perFileTimeoutMs} ms; killed\n`;
+  return { out, code: r.code, signal: r.signal };
 }
 
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');

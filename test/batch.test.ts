@@ -555,6 +555,32 @@ for (const b of testBackends()) {
     }));
 }
 
+for (const b of testBackends()) {
+  test(`${b}: a waker's wake() ends run() and is never an entry`, () =>
+    withScope((s) => {
+      const sel = s.selector(b);
+      const batch = sel.batch();
+      const [a, c] = pair(s);
+      sel.register(a, IN);
+      batch.setRecv(a, 16);
+      // Every key and the waker's pair at once: the records must hold both.
+      for (let i = 0; i < 20; i++) {
+        const [x] = pair(s);
+        sel.register(x, OUT);
+      }
+      c.send('x');
+      sel.waker().wake();
+      const n = batch.run(null);
+      assert.is(n, 21, 'the 21 fds, and no entry for the waker');
+      for (let i = 0; i < n; i++) assert.ok(batch.key(i) !== undefined && batch.fd(i) >= 0);
+      // Woken and nothing ready: run() returns 0 before its timeout.
+      sel.unregister(a);
+      for (const [fd] of sel.getMap()) sel.unregister(fd);
+      sel.waker().wake();
+      assert.is(batch.run(null), 0, 'woken with nothing ready: returns (a missed wake would hang here)');
+    }));
+}
+
 test('epoll EDGE: one recv per edge; the rest is the handler\'s to drain', () =>
   withScope((s) => {
     if (!testBackends().includes('epoll')) return;

@@ -42,7 +42,7 @@ const { IN, OUT, PRI, HUP, ERR, NVAL, RDHUP, ONESHOT, EDGE } = Events;
 test('Events carry the Linux poll/epoll bit values', () => {
   assert.equal(
     { ...Events },
-    { IN: 1, PRI: 2, OUT: 4, ERR: 8, HUP: 0x10, NVAL: 0x20, RDHUP: 0x2000, ONESHOT: 0x40000000, EDGE: 0x80000000 },
+    { IN: 1, PRI: 2, OUT: 4, ERR: 8, HUP: 0x10, NVAL: 0x20, RDHUP: 0x2000, ONESHOT: 0x40000000, EDGE: 0x80000000, EXCLUSIVE: 0x10000000 },
   );
   assert.ok(Object.isFrozen(Events));
   assert.is(EVENT_READ, IN);

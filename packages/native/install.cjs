@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
+/** @param {string} line */
 function say(line) {
   console.error(`@iomux/native: ${line}`);
 }
@@ -34,6 +35,11 @@ function works(tool) {
   return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * @param {string} line
+ * @param {string} [loaderMessage]
+ * @returns {never}
+ */
 function fail(line, loaderMessage) {
   say(line);
   if (loaderMessage) console.error(loaderMessage);

@@ -8,12 +8,13 @@
 //
 //     listening on HOST:PORT backend=BACKEND
 //
-// (the example servers, the benchmark's echo servers and the fixtures all do).
+// (the example servers, the benchmark's echo servers and the fixtures all do),
+// optionally followed by more NAME=VALUE fields (echo-workers adds workers=N).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Matches the ready line; groups: host, port, backend. */
-export const READY_LINE = /^listening on (\S+):(\d+) backend=(\S+)$/m;
+export const READY_LINE = /^listening on (\S+):(\d+) backend=(\S+)(?: \w+=\S+)*$/m;
 
 /**
  * The ready line for a server listening on `host`:`port` with `backend`.

@@ -213,7 +213,8 @@ export class Batch<T = unknown> {
     host.checkOpen();
     const timeout = host.timeout(timeoutMs);
     const keys = host.keys;
-    if (keys.size > this.#readyCap) this.#grow(2 * keys.size, this.#sendCap, this.#sendBytes);
+    // Room for every key plus the waker's pair (a backend reports at most that many).
+    if (keys.size + 1 > this.#readyCap) this.#grow(2 * (keys.size + 1), this.#sendCap, this.#sendBytes);
     const words = this.#words;
     const half = this.#parity;
     const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;

@@ -10,7 +10,8 @@ import { native } from './native.ts';
  * - Always reported, never needed in the interest mask: `ERR`, `HUP`, `NVAL`
  *   (accepted there and ignored, so poll-style flag sets work unchanged).
  * - Modifiers: `ONESHOT` (report once, then disarm until `modify()`),
- *   `EDGE` (edge-triggered; epoll only).
+ *   `EDGE` (edge-triggered; epoll only), `EXCLUSIVE` (of the selectors
+ *   watching one file, wake one instead of all; epoll only, from `register()`).
  *
  * Masks are unsigned 32-bit: `IN | EDGE` is negative in JavaScript and still
  * accepted; reported masks are always non-negative.
@@ -34,6 +35,12 @@ export const Events = Object.freeze({
   ONESHOT: 0x40000000,
   /** Edge-triggered (epoll only). */
   EDGE: 0x80000000,
+  /**
+   * `EPOLLEXCLUSIVE` (epoll only, set at `register()`): when several selectors
+   * (typically one per Worker) watch the same file, an event wakes one or more
+   * of them instead of all. Combines with `IN`, `OUT` and `EDGE` only.
+   */
+  EXCLUSIVE: 0x10000000,
 } as const);
 
 /** The name of one bit of {@link Events}. */
@@ -48,7 +55,7 @@ export const EVENT_WRITE = Events.OUT;
 export const INTEREST_BITS = Events.IN | Events.PRI | Events.OUT | Events.RDHUP;
 /** @internal Every bit an interest mask may carry. */
 export const KNOWN_BITS =
-  (INTEREST_BITS | Events.ERR | Events.HUP | Events.NVAL | Events.ONESHOT | Events.EDGE) >>> 0;
+  (INTEREST_BITS | Events.ERR | Events.HUP | Events.NVAL | Events.ONESHOT | Events.EDGE | Events.EXCLUSIVE) >>> 0;
 
 /**
  * The kernel's own constant names, for course code that reads like the
@@ -72,7 +79,7 @@ export const constants = Object.freeze({
     /** Peer shut down writing. */
     POLLRDHUP: native.constants.POLLRDHUP,
   }),
-  /** `epoll(7)` names. `EPOLLEXCLUSIVE` is listed for reference; iomux does not accept it. */
+  /** `epoll(7)` names. */
   epoll: Object.freeze({
     /** Readable. */
     EPOLLIN: native.constants.EPOLLIN,
@@ -90,7 +97,7 @@ export const constants = Object.freeze({
     EPOLLONESHOT: native.constants.EPOLLONESHOT,
     /** Edge-triggered. */
     EPOLLET: native.constants.EPOLLET,
-    /** Wake one waiter (not accepted by iomux). */
+    /** Wake one of the epoll instances watching the file, not all (`Events.EXCLUSIVE`). */
     EPOLLEXCLUSIVE: native.constants.EPOLLEXCLUSIVE,
   }),
 });

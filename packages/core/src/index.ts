@@ -34,5 +34,6 @@ export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, t
 export { ReadyList } from './ready-list.ts';
 export { Batch, BatchResult, type BatchOptions } from './batch.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
-export { Socket, socketPair, type Address, type SocketFamily, type SocketType } from './socket.ts';
+export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
 export { pipe, raiseFdLimit } from './os.ts';
+export { Waker } from './waker.ts';

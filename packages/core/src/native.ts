@@ -42,6 +42,8 @@ export interface NativeSelector {
   rearm(callback: WaitCallback): void;
   disarm(): void;
   close(): void;
+  /** The cross-thread waker's id (created on first call). */
+  waker(): bigint;
   readonly kernelFd: number;
   /** The batch pass's memory and its layout (see batch.ts). */
   batchMemory(memory: ArrayBuffer, readyCap: number, sendCap: number, ioOffset: number, recvBytes: number, ioBytes: number): void;
@@ -88,6 +90,13 @@ export interface NativeAddon {
   raiseFdLimit(want?: number): number;
   pipe(): [number, number];
   closeFd(fd: number): void;
+  /** Wakes the selector whose waker has this id; false if it is closed. */
+  wake(id: bigint): boolean;
+  /** [SO_DOMAIN, SO_TYPE, O_NONBLOCK set] of a socket fd. */
+  socketInfo(fd: number): [domain: number, type: number, nonBlocking: boolean];
+  /** Worker threads: the fd of an owned Socket, closed if the Worker exits first. */
+  trackFd(fd: number): void;
+  untrackFd(fd: number): void;
   constants: Record<
     | 'POLLIN' | 'POLLPRI' | 'POLLOUT' | 'POLLERR' | 'POLLHUP' | 'POLLNVAL' | 'POLLRDHUP'
     | 'EPOLLIN' | 'EPOLLPRI' | 'EPOLLOUT' | 'EPOLLERR' | 'EPOLLHUP' | 'EPOLLRDHUP'

@@ -6,6 +6,7 @@ import { Batch, type BatchOptions } from './batch.ts';
 import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
+import { Waker } from './waker.ts';
 
 /** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
 export type FileLike =
@@ -69,6 +70,8 @@ export interface Selector<T = unknown> {
   getKey(fileobj: FileLike): SelectorKey<T>;
   /** A live, read-only view: fd → key. */
   getMap(): ReadonlyMap<number, SelectorKey<T>>;
+  /** The cross-thread {@link Waker} that ends this selector's waits early. */
+  waker(): Waker;
   /** Releases the kernel object; idempotent. Registered fds stay open. */
   close(): void;
   /** Same as `close()`, for `using`. */
@@ -142,6 +145,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #closed = false;
   #pending: PendingWait<T> | null = null;
   #batch: Batch<T> | null = null;
+  #waker: Waker | null = null;
+  #woken = false; // the last collected batch held the waker's pair
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
@@ -167,12 +172,14 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   /**
    * Starts watching `fileobj`.
    * @param fileobj - an fd or an object with `fileno()`
-   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`; none
-   *   at all (0) watches only ERR/HUP/NVAL, which select can never report
+   * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`/`EXCLUSIVE`;
+   *   none at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
-   * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE on
-   *   select/poll; RDHUP without IN on select), argument errors, or a {@link SystemError} (`EBADF` for a closed fd,
-   *   `EPERM` for a regular file on epoll). A failed register leaves no key behind.
+   * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE or
+   *   EXCLUSIVE on select/poll; RDHUP without IN on select), `ERR_INVALID_ARG_VALUE` (EXCLUSIVE
+   *   with ONESHOT, PRI or RDHUP, which the kernel refuses), other argument errors, or a
+   *   {@link SystemError} (`EBADF` for a closed fd, `EPERM` for a regular file on epoll). A
+   *   failed register leaves no key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
@@ -197,7 +204,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#keys.delete(fd);
       throw err;
     }
-    if (2 * this.#keys.size > this.#buffer.length) {
+    // Room for every key, plus the waker's pair.
+    if (2 * (this.#keys.size + 1) > this.#buffer.length) {
       this.#buffer = new Int32Array(4 * this.#keys.size);
       this.#native.setBuffer(this.#buffer);
     }
@@ -222,12 +230,23 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
    * `undefined`, as in CPython. With the same mask only the data changes and
    * no system call is made, except for a mask with `ONESHOT`, where
    * `modify()` is also how a fired fd is re-armed.
+   *
+   * `EXCLUSIVE` registrations (epoll): the kernel refuses to change them in
+   * place, so `modify()` re-registers (`EPOLL_CTL_DEL`, then `EPOLL_CTL_ADD`
+   * with the new mask). The new mask keeps `EXCLUSIVE` only if it carries
+   * it; adding `EXCLUSIVE` to a plain registration is refused
+   * (`ERR_INVALID_ARG_VALUE`: it is set at `register()`). If the kernel
+   * refuses the new registration, the old one is put back and `modify()`
+   * throws: the key and the kernel are as before.
    * @throws `ERR_NOT_REGISTERED`, argument errors, or a {@link SystemError}
    */
   modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
     const old = this.#keyOf(fileobj);
     const mask = this.#checkEvents(events);
+    if ((mask & ~old.events & Events.EXCLUSIVE) !== 0) {
+      throw invalidValue('events', 'may carry EXCLUSIVE only if the registration has it: EXCLUSIVE is set at register()', events);
+    }
     if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);
     const key: SelectorKey<T> = Object.freeze({ fileobj: old.fileobj, fd: old.fd, events: mask, data: data as T });
     this.#keys.set(key.fd, key);
@@ -312,7 +331,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING', 'A wait() is already pending on this selector');
       if (signal?.aborted) throw abortError(signal);
       const ready = this.select(0);
-      if (ready.length > 0 || timeout === 0) return Promise.resolve(ready);
+      if (ready.length > 0 || timeout === 0 || this.#woken) return Promise.resolve(ready);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -363,8 +382,11 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   }
 
   /**
-   * Releases the kernel object (the epoll fd) and any wait thread. Registered
-   * fds are not closed. A pending {@link wait} resolves with `[]`. Idempotent.
+   * Releases the kernel object (the epoll fd), any wait thread and the
+   * {@link waker}'s eventfd (its `wake()` returns `false` from then on).
+   * Registered fds are not closed. A pending {@link wait} resolves with `[]`.
+   * Idempotent. A selector in a Worker that exits unclosed is released the
+   * same way.
    */
   close(): void {
     if (this.#closed) return;
@@ -373,6 +395,21 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if (pending) this.#finish(pending, null, []);
     this.#native.close();
     this.#keys.clear();
+  }
+
+  /**
+   * This selector's cross-thread {@link Waker} (made on the first call, the
+   * same one after). Post it to another thread; its `wake()` there makes a
+   * blocked `select()` return, or a pending `wait()` resolve, with the fds
+   * ready at that moment (possibly `[]`). Costs one eventfd, which
+   * `close()` releases; on select it must be numbered below `FD_SETSIZE`.
+   * @throws `ERR_SELECTOR_CLOSED`; `ERR_FD_SETSIZE` (select) if no fd below
+   *   `FD_SETSIZE` is free; a {@link SystemError} if `eventfd(2)` fails
+   */
+  waker(): Waker {
+    this.#checkOpen();
+    if (this.#waker === null) this.#waker = new Waker(this.#native.waker());
+    return this.#waker;
   }
 
   /** Same as {@link close}, so TypeScript users can write `using sel = new EpollSelector()`. */
@@ -396,7 +433,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#finish(pending, err);
       return;
     }
-    if (ready.length > 0 || timedOut) {
+    if (ready.length > 0 || timedOut || this.#woken) {
       this.#finish(pending, null, ready);
     } else {
       // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
@@ -421,9 +458,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #collect(n: number): Ready<T>[] {
     const out: Ready<T>[] = [];
     const buf = this.#buffer;
+    this.#woken = false;
     for (let i = 0; i < n; i++) {
-      const key = this.#keys.get(buf[2 * i]!);
+      const fd = buf[2 * i]!;
+      const key = this.#keys.get(fd);
       if (key !== undefined) out.push([key, buf[2 * i + 1]! >>> 0]);
+      else if (fd === WAKER_FD) this.#woken = true;
     }
     return out;
   }
@@ -447,6 +487,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if ((mask & Events.EDGE) !== 0 && !caps.edge) {
       throw codedError(Error, 'ERR_UNSUPPORTED', `EDGE (edge-triggered) is not supported by the ${this.backend} backend`);
     }
+    if ((mask & Events.EXCLUSIVE) !== 0) checkExclusive(caps, mask, events);
     // select's read set wakes for data as well as for a shutdown, so it cannot
     // wait for RDHUP alone: it would return at once, with nothing to report,
     // for as long as unread data sits on the socket.
@@ -484,6 +525,22 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     return key;
   }
 }
+
+// EPOLLEXCLUSIVE: the kernel accepts it only at EPOLL_CTL_ADD and only with
+// IN, OUT and EDGE (EINVAL otherwise); refusing the other combinations here
+// names the reason, which a bare EINVAL from epoll_ctl would not.
+function checkExclusive(caps: BackendCapabilities, mask: number, events: number): void {
+  if (!caps.exclusive) {
+    throw codedError(Error, 'ERR_UNSUPPORTED', `EXCLUSIVE is not supported by the ${caps.backend} backend (epoll only)`);
+  }
+  const refused = mask & (Events.ONESHOT | Events.PRI | Events.RDHUP);
+  if (refused !== 0) {
+    throw invalidValue('events', `cannot combine EXCLUSIVE with ${formatEvents(refused)} (the kernel allows IN, OUT and EDGE only)`, events);
+  }
+}
+
+// The fd the addon reports for the waker's eventfd (never a real fd).
+const WAKER_FD = -1;
 
 /**
  * Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. Only

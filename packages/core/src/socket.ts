@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
+import { isMainThread } from 'node:worker_threads';
 import { native } from './native.ts';
 
 const sock = native.socket;
@@ -27,8 +28,14 @@ const FAMILIES: Record<SocketFamily, number> = { inet: C.AF_INET, inet6: C.AF_IN
 const TYPES: Record<SocketType, number> = { stream: C.SOCK_STREAM, dgram: C.SOCK_DGRAM };
 const SHUT = { read: SC.SHUT_RD, write: SC.SHUT_WR, both: SC.SHUT_RDWR } as const;
 
+// A Worker's objects are not finalized when it exits: the addon closes the
+// fds its owned Sockets still hold then. (The main thread's exit ends the
+// process, which closes everything anyway.)
+const inWorker = !isMainThread;
+
 // A Socket dropped without close() gives its fd back when it is collected.
 const fdRegistry = new FinalizationRegistry<number>((fd) => {
+  if (inWorker) native.untrackFd(fd);
   try {
     native.closeFd(fd);
   } catch {
@@ -36,21 +43,48 @@ const fdRegistry = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-// An fd this module already owns (from accept(), socketPair()), handed to
-// the constructor. The class is not exported, so no caller outside this
-// module can make one: `instanceof` is the proof of origin.
+// An fd this module already owns (from accept(), socketPair(), fromFd()),
+// handed to the constructor. The class is not exported, so no caller outside
+// this module can make one: `instanceof` is the proof of origin.
 class Adoption {
   constructor(
     readonly fd: number,
     readonly blocking: boolean,
+    readonly owned: boolean = true,
   ) {}
 }
+
+/** Options for {@link Socket.fromFd}. */
+export interface FromFdOptions {
+  /**
+   * `true` (the default): the new Socket owns the fd and closes it on
+   * `close()`, or when it is garbage-collected unclosed. `false`: it only
+   * borrows it; `close()` forgets the number without closing the fd.
+   */
+  owned?: boolean;
+}
+
+const FAMILY_OF = new Map<number, SocketFamily>([
+  [C.AF_INET, 'inet'],
+  [C.AF_INET6, 'inet6'],
+  [C.AF_UNIX, 'unix'],
+]);
+const TYPE_OF = new Map<number, SocketType>([
+  [C.SOCK_STREAM, 'stream'],
+  [C.SOCK_DGRAM, 'dgram'],
+]);
 
 /**
  * A raw BSD socket, in the spirit of CPython's `socket.socket`. Sockets start
  * blocking; call `setBlocking(false)` before driving one from a selector.
  * Would-block is a normal result (`null`), not an exception; every other
  * failure throws a {@link SystemError}. Sockets are close-on-exec.
+ *
+ * A Socket owns its fd (see {@link Socket.fromFd} for borrowing one, and
+ * {@link Socket.detach} for handing one to another thread). An owned Socket
+ * dropped unclosed closes its fd when it is garbage-collected; in a Worker,
+ * the fds of owned Sockets still open when the Worker exits are closed then
+ * (a Worker's objects are not finalized at exit).
  *
  * @example
  * ```ts
@@ -68,6 +102,7 @@ export class Socket {
   readonly type: SocketType;
   #fd: number;
   #blocking = true;
+  #owned = true;
 
   /**
    * @param family - `'inet'` (default), `'inet6'` or `'unix'`
@@ -86,15 +121,71 @@ export class Socket {
     if (adopt instanceof Adoption) {
       this.#fd = adopt.fd;
       this.#blocking = adopt.blocking;
+      this.#owned = adopt.owned;
     } else {
       this.#fd = sock.socket(FAMILIES[family], TYPES[type]);
     }
-    fdRegistry.register(this, this.#fd, this);
+    if (this.#owned) {
+      fdRegistry.register(this, this.#fd, this);
+      if (inWorker) native.trackFd(this.#fd);
+    }
   }
 
   /** @internal Wraps an fd this module already owns. */
   static adopt(fd: number, family: SocketFamily, type: SocketType, blocking = true): Socket {
     return new Socket(family, type, new Adoption(fd, blocking));
+  }
+
+  /**
+   * Wraps a socket fd made elsewhere: typically one another thread
+   * `detach()`ed and posted here, since an fd number means the same socket in
+   * every thread of the process. Family, type and blocking mode are read from
+   * the fd itself.
+   *
+   * Ownership: exactly one Socket should own an fd. With `owned: true` (the
+   * default) this one closes it, so whoever handed it over must not use or
+   * close it any more (`detach()` is how to let go). With `owned: false` the
+   * fd is borrowed: `close()` only forgets it, the owner closes it, and the
+   * borrower must stop using it first, because once closed the number may
+   * name another file. Two owning Sockets for one fd are a bug: the second
+   * `close()` closes whatever file has taken the number by then.
+   *
+   * @throws `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for a bad fd, a
+   *   family other than inet/inet6/unix or a type other than stream/dgram; a
+   *   {@link SystemError} `EBADF` (not open) or `ENOTSOCK` (not a socket)
+   */
+  static fromFd(fd: number, options: FromFdOptions = {}): Socket {
+    if (typeof fd !== 'number') throw invalidType('fd', 'of type number', fd);
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw invalidValue('fd', 'must be a file descriptor >= 0', fd);
+    if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options);
+    const owned = options.owned ?? true;
+    if (typeof owned !== 'boolean') throw invalidType('options.owned', 'of type boolean', owned);
+    const [domain, type, nonBlocking] = native.socketInfo(fd);
+    const family = FAMILY_OF.get(domain);
+    if (family === undefined) throw invalidValue('fd', `is a socket of an unsupported family (${domain})`, fd);
+    const kind = TYPE_OF.get(type);
+    if (kind === undefined) throw invalidValue('fd', `is a socket of an unsupported type (${type})`, fd);
+    return new Socket(family, kind, new Adoption(fd, !nonBlocking, owned));
+  }
+
+  /**
+   * Gives up the fd without closing it and returns it; the Socket is then
+   * closed (`fileno()` is -1). Use it to hand the fd to another thread, which
+   * wraps it with {@link Socket.fromFd} and owns it from then on.
+   */
+  detach(): number {
+    const fd = this.#open();
+    this.#fd = -1;
+    if (this.#owned) {
+      fdRegistry.unregister(this);
+      if (inWorker) native.untrackFd(fd);
+    }
+    return fd;
+  }
+
+  /** False for a Socket that borrows its fd (`fromFd(fd, { owned: false })`). */
+  get owned(): boolean {
+    return this.#owned;
   }
 
   /** The file descriptor, or -1 once closed. */
@@ -282,12 +373,17 @@ export class Socket {
     return sock.getIntOption(this.#open(), SC.SOL_SOCKET, SC.SO_ERROR);
   }
 
-  /** Closes the socket; idempotent. `fileno()` then returns -1. */
+  /**
+   * Closes the socket; idempotent. `fileno()` then returns -1. A borrowed
+   * Socket (`owned: false`) only forgets the fd; its owner closes it.
+   */
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
+    if (!this.#owned) return;
     fdRegistry.unregister(this);
+    if (inWorker) native.untrackFd(fd);
     native.closeFd(fd);
   }
 

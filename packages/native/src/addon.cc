@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "waker.h"
+
 namespace iomux::detail {
 
 EnvData& GetEnvData(Napi::Env env) { return *env.GetInstanceData<EnvData>(); }
@@ -158,6 +160,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   InitSelector(env, exports);
   InitSocket(env, exports);
+  InitWaker(env, exports);
   return exports;
 }
 

@@ -130,10 +130,27 @@ class Backend {
     return BlockResult::kReady;
   }
 
+  // The cross-thread waker's eventfd (waker.h), or -1 to forget it. Wait()
+  // and BlockUntilReady() watch it with the registered fds; when it fired,
+  // Wait() drains it and reports the pair (-1, IN). Returns 0 or an errno.
+  // The caller keeps the eventfd at or below Caps().max_fd.
+  virtual int SetWaker(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    waker_fd_ = fd;
+    return 0;
+  }
+
  protected:
   // Guards the interest set between the JS thread and a waiter thread.
   std::mutex mu_;
+  int waker_fd_ = -1;
 };
+
+// The fd reported for the waker in Wait()'s output pairs.
+constexpr int32_t kWakerFd = -1;
+
+// Empties the waker's eventfd, so it stops being readable (waker.cc).
+void DrainWaker(int fd);
 
 // Factories; each returns nullptr and sets *err (an errno) on failure.
 std::unique_ptr<Backend> MakeSelectBackend(int* err);

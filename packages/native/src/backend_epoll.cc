@@ -5,13 +5,15 @@
 // does not grow with the number of idle fds. Limits: regular files and
 // directories are refused with EPERM; an fd closed while registered is
 // dropped by the kernel silently (once no dup of it remains), so it is never
-// reported. EDGE and ONESHOT are native (EPOLLET, EPOLLONESHOT).
+// reported. EDGE and ONESHOT are native (EPOLLET, EPOLLONESHOT), and so is
+// EXCLUSIVE (EPOLLEXCLUSIVE), which the kernel takes only at EPOLL_CTL_ADD.
 // The epoll fd is itself pollable, which is what lets wait() hand just this
 // one fd to libuv and need no thread.
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <unordered_map>
 #include <vector>
 
 #include "backend.h"
@@ -19,8 +21,10 @@
 namespace iomux::detail {
 namespace {
 
-// Our bits are epoll's bits; only EPOLLEXCLUSIVE and friends are left out.
-uint32_t ToEpoll(uint32_t events) { return events & (kInterestBits | kOneshot | kEdge); }
+// Our bits are epoll's bits.
+constexpr uint64_t kWakerTag = ~uint64_t{0};
+
+uint32_t ToEpoll(uint32_t events) { return events & (kInterestBits | kOneshot | kEdge | kExclusive); }
 
 class EpollBackend final : public Backend {
  public:
@@ -30,9 +34,37 @@ class EpollBackend final : public Backend {
   const Capabilities& Caps() const override { return kEpollCaps; }
   int KernelFd() const override { return epfd_; }
 
-  int Add(int fd, uint32_t events) override { return Ctl(EPOLL_CTL_ADD, fd, events); }
-  int Modify(int fd, uint32_t events) override { return Ctl(EPOLL_CTL_MOD, fd, events); }
-  int Remove(int fd) override { return Ctl(EPOLL_CTL_DEL, fd, 0); }
+  int Add(int fd, uint32_t events) override {
+    int err = Ctl(EPOLL_CTL_ADD, fd, events);
+    if (err == 0 && (events & kExclusive)) exclusive_[fd] = events;
+    return err;
+  }
+
+  int Modify(int fd, uint32_t events) override {
+    if (!exclusive_.empty()) {
+      auto it = exclusive_.find(fd);
+      if (it != exclusive_.end()) return Reregister(it, events);
+    }
+    return Ctl(EPOLL_CTL_MOD, fd, events);
+  }
+
+  int Remove(int fd) override {
+    if (!exclusive_.empty()) exclusive_.erase(fd);
+    return Ctl(EPOLL_CTL_DEL, fd, 0);
+  }
+
+  int SetWaker(int fd) override {
+    if (waker_fd_ >= 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, waker_fd_, nullptr);
+    waker_fd_ = -1;
+    if (fd < 0) return 0;
+    // Tagged with a value no fd can have (fds fill only the low 32 bits).
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kWakerTag;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) return errno;
+    waker_fd_ = fd;
+    return 0;
+  }
 
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     if (cap < 1) cap = 1;
@@ -46,6 +78,13 @@ class EpollBackend final : public Backend {
     }
     int n = 0;
     for (int i = 0; i < r; i++) {
+      if (events_[i].data.u64 == kWakerTag) {
+        DrainWaker(waker_fd_);
+        out[2 * n] = kWakerFd;
+        out[2 * n + 1] = static_cast<int32_t>(kIn);
+        n++;
+        continue;
+      }
       // The kernel reports only interest bits plus ERR/HUP, so the filter
       // is a formality kept for symmetry with the other backends.
       uint32_t ready = FilterReady(events_[i].events, kInterestBits);
@@ -58,6 +97,29 @@ class EpollBackend final : public Backend {
   }
 
  private:
+  // The kernel refuses EPOLL_CTL_MOD on an EPOLLEXCLUSIVE registration
+  // (EINVAL), so a change is a delete and a fresh add. If the add fails, the
+  // old registration is put back, so a failed modify() changes nothing.
+  int Reregister(std::unordered_map<int, uint32_t>::iterator it, uint32_t events) {
+    int fd = it->first;
+    uint32_t old = it->second;
+    int err = Ctl(EPOLL_CTL_DEL, fd, 0);
+    if (err) return err;
+    err = Ctl(EPOLL_CTL_ADD, fd, events);
+    if (err == 0) {
+      if (events & kExclusive) {
+        it->second = events;
+      } else {
+        exclusive_.erase(it);
+      }
+      return 0;
+    }
+    // Put back what was there. This add repeats one the kernel accepted a
+    // moment ago for the same file, with the slot the delete just freed.
+    Ctl(EPOLL_CTL_ADD, fd, old);
+    return err;
+  }
+
   int Ctl(int op, int fd, uint32_t events) {
     epoll_event ev{};
     ev.events = ToEpoll(events);
@@ -67,6 +129,9 @@ class EpollBackend final : public Backend {
 
   int epfd_;
   std::vector<epoll_event> events_;
+  // fd -> mask of the EPOLLEXCLUSIVE registrations, which modify() must
+  // re-add (the others are changed in place).
+  std::unordered_map<int, uint32_t> exclusive_;
 };
 
 }  // namespace

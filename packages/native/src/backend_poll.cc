@@ -64,14 +64,31 @@ class PollBackend final : public Backend {
     // Held across the call: only the JS thread waits here, and the waiter
     // thread merely snapshots under the same lock.
     std::lock_guard<std::mutex> lock(mu_);
+    // The waker rides at the end of the array for this one call (the lock
+    // keeps the waiter thread's snapshot from seeing it).
+    bool waker = waker_fd_ >= 0;
+    if (waker) fds_.push_back(pollfd{waker_fd_, POLLIN, 0});
     int r;
     for (;;) {
       r = poll(fds_.data(), fds_.size(), ToKernelMs(deadline));
-      if (r > 0) break;
-      if (r == 0 && (deadline.forever() || deadline.Expired())) return 0;
-      if (r < 0 && errno != EINTR) return -errno;
+      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;
+      if (r < 0 && errno != EINTR) {
+        int err = errno;
+        if (waker) fds_.pop_back();
+        return -err;
+      }
     }
     int n = 0;
+    if (waker) {
+      if (fds_.back().revents != 0) {
+        DrainWaker(waker_fd_);
+        out[2 * n] = kWakerFd;
+        out[2 * n + 1] = static_cast<int32_t>(kIn);
+        n++;
+        r--;
+      }
+      fds_.pop_back();
+    }
     for (size_t i = 0; i < fds_.size() && n < cap && r > 0; i++) {
       pollfd& p = fds_[i];
       if (p.revents == 0) continue;
@@ -91,6 +108,7 @@ class PollBackend final : public Backend {
     {
       std::lock_guard<std::mutex> lock(mu_);
       snapshot_.assign(fds_.begin(), fds_.end());
+      if (waker_fd_ >= 0) snapshot_.push_back(pollfd{waker_fd_, POLLIN, 0});
     }
     snapshot_.push_back(pollfd{wake_fd, POLLIN, 0});
     int r;

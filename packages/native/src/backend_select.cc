@@ -120,11 +120,14 @@ class SelectBackend final : public Backend {
     // whole call: select(2) says only "EBADF" and not which fd it was.
     bool excluded_closed = false;
     Sets armed = master_;
+    // The waker's eventfd is kept at or below Caps().max_fd (< FD_SETSIZE).
+    if (waker_fd_ >= 0) FD_SET(waker_fd_, &armed.read);
+    int nfds = (maxfd_ > waker_fd_ ? maxfd_ : waker_fd_) + 1;
     for (;;) {
       scratch_ = armed;
       timeval tv{0, 0};  // once closed fds were found, there are results already: don't block
       timeval* wait = excluded_closed ? &tv : ToTimeval(deadline, &tv);
-      int r = select(maxfd_ + 1, &scratch_.read, &scratch_.write, &scratch_.except, wait);
+      int r = select(nfds, &scratch_.read, &scratch_.write, &scratch_.except, wait);
       if (r > 0) break;
       if (r == 0) {
         if (excluded_closed || deadline.Expired()) return n;
@@ -143,6 +146,12 @@ class SelectBackend final : public Backend {
         }
       }
       excluded_closed = true;
+    }
+    if (waker_fd_ >= 0 && FD_ISSET(waker_fd_, &scratch_.read) && n < cap) {
+      DrainWaker(waker_fd_);
+      out[2 * n] = kWakerFd;
+      out[2 * n + 1] = static_cast<int32_t>(kIn);
+      n++;
     }
     for (int fd = 0; fd <= maxfd_ && n < cap; fd++) {
       if (!registered_[fd]) continue;
@@ -167,6 +176,10 @@ class SelectBackend final : public Backend {
       std::lock_guard<std::mutex> lock(mu_);
       armed = master_;
       nfds = (maxfd_ > wake_fd ? maxfd_ : wake_fd) + 1;
+      if (waker_fd_ >= 0) {
+        FD_SET(waker_fd_, &armed.read);
+        if (waker_fd_ >= nfds) nfds = waker_fd_ + 1;
+      }
     }
     FD_SET(wake_fd, &armed.read);
     int r;

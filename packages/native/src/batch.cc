@@ -107,10 +107,12 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
   int n = b->Wait(deadline, pairs_.data(), ready_cap_);
   if (n < 0) return n;
   size_t used = 0;
+  int m = 0;  // records written: the waker's pair ends the wait but is not an entry
   for (int i = 0; i < n; i++) {
     int fd = pairs_[2 * i];
+    if (fd == kWakerFd) continue;
     uint32_t ev = static_cast<uint32_t>(pairs_[2 * i + 1]);
-    int32_t* r = ready + static_cast<size_t>(i) * kReadyStride;
+    int32_t* r = ready + static_cast<size_t>(m++) * kReadyStride;
     r[0] = fd;
     r[1] = static_cast<int32_t>(ev);
     r[2] = kRecvNone;
@@ -142,7 +144,7 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     r[3] = static_cast<int32_t>(window + used);
     used += static_cast<size_t>(got);
   }
-  return n;
+  return m;
 }
 
 }  // namespace iomux::detail

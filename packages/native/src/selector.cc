@@ -65,6 +65,7 @@ void SelectorCore::Shutdown() {
   // The waiter first: it joins its thread (which reads the backend) and stops
   // libuv watching the epoll fd before the backend closes it.
   waiter_.reset();
+  DestroyWakerOf();
   backend_.reset();
   env_->live.erase(this);
   callback_.Reset();

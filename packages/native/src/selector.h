@@ -29,9 +29,13 @@ class SelectorCore final : public EnvResource {
   void Changed();
   // Releases everything; idempotent. Safe from the environment cleanup hook.
   void Shutdown() override;
+  // The cross-thread waker's id, creating the waker on first use (waker.cc).
+  // Returns 0 or an errno (EMFILE: no free fd at or below Caps().max_fd).
+  int EnsureWaker(uint64_t* id);
 
  private:
   static void OnDone(void* ctx, int err, bool timed_out);
+  void DestroyWakerOf();
 
   EnvData* env_;
   std::unique_ptr<Backend> backend_;
@@ -39,7 +43,8 @@ class SelectorCore final : public EnvResource {
   Deadline deadline_ = Deadline::Forever();
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
-  bool firing_ = false;  // inside OnDone(): the async context is in use
+  bool firing_ = false;    // inside OnDone(): the async context is in use
+  uint64_t waker_id_ = 0;  // 0: no cross-thread waker yet
 };
 
 }  // namespace iomux::detail

@@ -9,6 +9,8 @@
 // Lifetime: every method function and the object itself hold one count on the
 // state; the last of their finalizers deletes it. A method kept after its
 // object was dropped therefore never sees freed memory.
+#include <climits>
+
 #include "batch.h"
 #include "selector.h"
 
@@ -209,6 +211,22 @@ napi_value Close(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// waker() -> the cross-thread waker's id (waker.h), created on first call.
+napi_value Waker(napi_env env, napi_callback_info cbinfo) {
+  return Guard(env, [&]() -> napi_value {
+    Napi::CallbackInfo info(env, cbinfo);
+    Selector* s = Data(info);
+    Live(info.Env(), s);
+    uint64_t id = 0;
+    int err = s->core->EnsureWaker(&id);
+    if (err == EMFILE && s->core->backend()->Caps().max_fd < INT32_MAX) {
+      ThrowRangeError(info.Env(), "ERR_FD_SETSIZE", "no free fd below FD_SETSIZE for the select backend's waker");
+    }
+    if (err) ThrowErrno(info.Env(), err, "eventfd");
+    return Napi::BigInt::New(info.Env(), id);
+  });
+}
+
 napi_value KernelFd(napi_env env, napi_callback_info cbinfo) {
   void* data;
   napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
@@ -340,6 +358,7 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
     Method(env, obj, s, "rearm", Rearm);
     Method(env, obj, s, "disarm", Disarm);
     Method(env, obj, s, "close", Close);
+    Method(env, obj, s, "waker", Waker);
     Method(env, obj, s, "batchMemory", BatchMemory);
     Method(env, obj, s, "batchRecv", BatchRecv);
     Method(env, obj, s, "batchRun", BatchRun);
