@@ -1,4 +1,5 @@
-// `pnpm lint:eslint` — ESLint over the whole repository, type-aware.
+// ESLint over the whole repository, type-aware (`pnpm lint`, or
+// `pnpm lint eslint` for this check alone).
 //
 // Every file is parsed by typescript-eslint with type information (the
 // project service finds the nearest tsconfig.json: packages/core for the
@@ -22,6 +23,7 @@
 //   recommended-type-checked, minus the few rules turned off below, each with
 //   its reason.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -38,7 +40,7 @@ const unusedVars = [
   },
 ];
 
-export default tseslint.config(
+export default defineConfig(
   {
     ignores: [
       '**/node_modules/**',

@@ -26,8 +26,8 @@ interface BenchJson {
   meta: { profile: string; machine: { cores: unknown } } & Record<string, unknown>;
   notes: string[];
   dispatch: {
-    raw: { impl: string; active: number; writes: number; samples: { ns: number; passes: number; events: number }[] }[];
-    summary: ({ backend: string; ratio: number } & Record<'c' | 'cMt' | 'iomux', { perPassUs: number }>)[];
+    raw: { impl: string; api?: string; active: number; writes: number; samples: { ns: number; passes: number; events: number }[] }[];
+    summary: ({ backend: string; ratio: number } & Record<'c' | 'cMt' | 'iomux' | 'iomuxInto' | 'iomuxBatch', { perPassUs: number }>)[];
   };
   echo: {
     raw: { server: string; mismatches: number; failures: number; msgs: number; server_cpu_us_per_msg: number }[];
@@ -53,10 +53,11 @@ test('the JSON records the machine and every raw sample', () => {
   assert.type(r.meta.machine.cores, 'number');
   assert.equal(r.notes.filter((n) => /failed/.test(n)), [], 'no step failed');
 
-  // dispatch: C, C+thread and iomux side by side for every backend
+  // dispatch: C, C+thread and iomux (per-call, into, batched) side by side for every backend
   assert.ok(r.dispatch.raw.length > 0);
   for (const rec of r.dispatch.raw) {
     assert.ok(['c', 'c-mt', 'iomux'].includes(rec.impl));
+    if (rec.impl === 'iomux') assert.ok(['percall', 'into', 'batch'].includes(rec.api ?? ''), `api ${rec.api}`);
     assert.ok(rec.samples.length > 0);
     for (const s of rec.samples) {
       assert.ok(s.ns > 0 && s.passes > 0);
@@ -66,13 +67,14 @@ test('the JSON records the machine and every raw sample', () => {
   const backends = new Set(r.dispatch.summary.map((x) => x.backend));
   assert.equal([...backends].sort(), ['epoll', 'poll', 'select']);
   for (const row of r.dispatch.summary) {
-    for (const impl of ['c', 'cMt', 'iomux'] as const) assert.ok(row[impl].perPassUs > 0, `${row.backend} ${impl}`);
+    for (const impl of ['c', 'cMt', 'iomux', 'iomuxInto', 'iomuxBatch'] as const) assert.ok(row[impl].perPassUs > 0, `${row.backend} ${impl}`);
     assert.ok(row.ratio > 0);
   }
 
   // echo: every server answered, every byte verified
   const servers = new Set(r.echo.raw.map((x) => x.server));
-  assert.equal([...servers].sort(), ['c', 'iomux-epoll', 'iomux-poll', 'iomux-select', 'node-net']);
+  const iomuxServers = ['select', 'poll', 'epoll'].flatMap((b) => [`iomux-${b}`, `iomux-${b}-into`, `iomux-${b}-batch`]);
+  assert.equal([...servers].sort(), ['c', ...iomuxServers, 'node-net'].sort());
   for (const x of r.echo.raw) {
     assert.is(x.mismatches, 0);
     assert.is(x.failures, 0);

@@ -36,6 +36,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import {
+  BatchResult,
   Events,
   Socket,
   capabilities,
@@ -47,7 +48,7 @@ import {
   type BackendName,
   type Selector,
 } from '@iomux/core';
-import { assertNoNewFds, mulberry32, openFds } from '../helpers.ts';
+import { assertNoNewFds, mulberry32, newFds, openFds } from '../helpers.ts';
 
 const { IN, OUT, PRI, RDHUP, ERR, HUP, NVAL, ONESHOT } = Events;
 const SEQS = Number(process.env.IOMUX_DIFF_SEQS ?? 2000);
@@ -631,5 +632,335 @@ if (REPLAY === undefined) {
     });
   }
 }
+
+// =====================================================================
+// BATCHED MODE — Batch.run() against select() + recvInto()/send()
+// (this section is the hot-path work's; the driver above is untouched)
+//
+// Two worlds of N socket pairs, the same seeded operation sequence applied
+// to both: world P does each pass by hand (the queued sends with
+// Socket.send, in order, stopping at the first short send per fd as the
+// batch does; then select(0); then one recvInto per reported fd that asked
+// for it), world B with one batch.run(0). After every pass the two must
+// agree exactly: which pairs were reported with which events, what each
+// recv gave (bytes and their content, EOF, would-block, the error code),
+// and what each queued send gave. On every backend.
+//
+//   IOMUX_DIFF_BATCH_SEQS=150 IOMUX_DIFF_BATCH_STEPS=40   how much to run
+//   IOMUX_DIFF_BATCH_SEED=7                              replay one seed (all backends) and print every op
+// =====================================================================
+
+const BATCH_SEQS = Number(process.env.IOMUX_DIFF_BATCH_SEQS ?? 150);
+const BATCH_STEPS = Number(process.env.IOMUX_DIFF_BATCH_STEPS ?? 40);
+const BATCH_REPLAY = process.env.IOMUX_DIFF_BATCH_SEED;
+
+interface PassRecord {
+  ready: Map<number, string>; // pair index -> "events recv-result [data digest]"
+  sends: string[]; // per queued send, in order
+}
+
+interface BatchWorld {
+  sel: Selector<number>;
+  watched: Socket[]; // the ends registered (or not) in the selector
+  peers: Socket[];
+  registered: (number | null)[]; // interest, or null
+  recvSize: number[]; // 0: no recv
+  live: boolean[]; // the watched end is still open
+}
+
+// What the sequences reached (printed per backend): every kind of result must show up.
+const batchTally = new Map<string, number>();
+const tally = (k: string) => batchTally.set(k, (batchTally.get(k) ?? 0) + 1);
+
+const digest = (b: Uint8Array) => {
+  let h = 2166136261;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 16777619);
+  return `${b.length}:${(h >>> 0).toString(16)}`;
+};
+
+class BatchSequence {
+  readonly rnd: () => number;
+  readonly log: string[] = [];
+  readonly p: BatchWorld;
+  readonly b: BatchWorld;
+  readonly batch;
+  readonly pairs = 4;
+  queue: { i: number; data: Buffer; ticket: number }[] = []; // sends for the next pass (ticket: world B's)
+  written = 0;
+  step = 0;
+  /** Negative controls only: perturbs world B's record before the comparison. */
+  mutate: ((r: PassRecord) => void) | undefined;
+
+  constructor(readonly backend: BackendName, readonly seed: number) {
+    this.rnd = mulberry32(seed * 7919 + backend.length);
+    this.p = this.world();
+    this.b = this.world();
+    this.batch = this.b.sel.batch({ recvBytes: 64 * 1024 });
+  }
+
+  world(): BatchWorld {
+    const w: BatchWorld = { sel: createSelector<number>(this.backend), watched: [], peers: [], registered: [], recvSize: [], live: [] };
+    for (let i = 0; i < this.pairs; i++) {
+      const [x, y] = socketPair();
+      x.setBlocking(false);
+      y.setBlocking(false);
+      w.watched.push(x);
+      w.peers.push(y);
+      w.registered.push(null);
+      w.recvSize.push(0);
+      w.live.push(true);
+    }
+    return w;
+  }
+
+  int(n: number): number {
+    return Math.floor(this.rnd() * n);
+  }
+  note(s: string): void {
+    this.log.push(`#${this.step} ${s}`);
+    if (BATCH_REPLAY) console.log(`  ${this.backend} #${this.step} ${s}`);
+  }
+  fail(msg: string): never {
+    throw new Failure(
+      `batched mode, ${this.backend}, seed ${this.seed}, step ${this.step}: ${msg}\n` +
+        `  ops:\n    ${this.log.join('\n    ')}\n` +
+        `  replay: IOMUX_DIFF_BATCH_SEED=${this.seed} pnpm test differential`,
+    );
+  }
+
+  // Applies one operation to both worlds (the same way, the same bytes).
+  op(): void {
+    const i = this.int(this.pairs);
+    const r = this.rnd();
+    const both = (fn: (w: BatchWorld) => void) => {
+      fn(this.p);
+      fn(this.b);
+    };
+    const live = this.p.live[i]!;
+    if (r < 0.25 && live) {
+      const n = 1 + this.int(this.rnd() < 0.1 ? 300_000 : 3000);
+      const data = Buffer.alloc(n);
+      for (let k = 0; k < n; k++) data[k] = (this.written + k) * 31 & 0xff;
+      this.written += n;
+      const got = [this.p, this.b].map((w) => {
+        try {
+          return String(w.peers[i]!.send(data));
+        } catch (err) {
+          return (err as { code?: string }).code ?? 'error';
+        }
+      });
+      if (got[0] !== got[1]) this.fail(`peer write of ${n} to pair ${i} differs: ${got[0]} vs ${got[1]}`);
+      this.note(`peer ${i} writes ${n} -> ${got[0]}`);
+    } else if (r < 0.45 && live) {
+      const ev = [Events.IN, Events.IN | Events.OUT, Events.OUT, Events.IN | Events.ONESHOT, Events.IN | Events.RDHUP][this.int(5)]!;
+      const reg = this.p.registered[i];
+      const what = reg === null ? 'register' : this.rnd() < 0.3 ? 'unregister' : 'modify';
+      both((w) => {
+        if (what === 'register') w.sel.register(w.watched[i]!, ev, i);
+        else if (what === 'unregister') w.sel.unregister(w.watched[i]!);
+        else w.sel.modify(w.watched[i]!, ev, i);
+      });
+      this.note(`pair ${i}: ${what} ${what === 'unregister' ? '' : formatEvents(ev)}`);
+      const stillRegistered = this.p.sel.getMap().has(this.p.watched[i]!.fileno());
+      if (stillRegistered !== this.b.sel.getMap().has(this.b.watched[i]!.fileno())) this.fail('registration state diverged');
+      for (const w of [this.p, this.b]) w.registered[i] = stillRegistered ? ev : null;
+      if (!stillRegistered) for (const w of [this.p, this.b]) w.recvSize[i] = 0;
+    } else if (r < 0.6 && this.p.registered[i] !== null) {
+      const size = [0, 1, 7, 512, 4096][this.int(5)]!;
+      this.batch.setRecv(this.b.watched[i]!, size);
+      this.p.recvSize[i] = size;
+      this.b.recvSize[i] = size;
+      this.note(`pair ${i}: recv size ${size}`);
+    } else if (r < 0.8 && this.p.registered[i] !== null) {
+      const n = 1 + this.int(this.rnd() < 0.15 ? 400_000 : 2000);
+      const data = Buffer.alloc(n, 0x40 + this.int(26));
+      // World B queues now, world P at its next pass: a registration change
+      // in between must cancel both.
+      this.queue.push({ i, data, ticket: this.batch.send(this.b.watched[i]!, data) });
+      this.note(`pair ${i}: queue send of ${n}`);
+    } else if (r < 0.85) {
+      const k = this.int(this.pairs);
+      const got = [this.p, this.b].map((w) => {
+        try {
+          const d = w.peers[k]!.recv(1 << 20);
+          return d === null ? 'null' : digest(d);
+        } catch (err) {
+          return (err as { code?: string }).code ?? 'error';
+        }
+      });
+      if (got[0] !== got[1]) this.fail(`peer ${k} read differs: ${got[0]} vs ${got[1]}`);
+      this.note(`peer ${k} reads -> ${got[0]}`);
+    } else if (r < 0.9 && live) {
+      both((w) => w.peers[i]!.shutdown('write'));
+      this.note(`peer ${i} shuts down writing`);
+    } else if (r < 0.95 && live) {
+      // Closing the peer: EOF for the watched end, or ECONNRESET when the
+      // peer had unread data.
+      both((w) => w.peers[i]!.close());
+      for (const w of [this.p, this.b]) w.live[i] = false;
+      this.note(`peer ${i} closed`);
+    } else {
+      this.note('(no op)');
+    }
+  }
+
+  // World P: the pass by hand.
+  passByHand(): PassRecord {
+    const w = this.p;
+    const sends: string[] = [];
+    const blocked = new Set<number>();
+    for (const { i, data } of this.queue) {
+      if (w.registered[i] === null) {
+        sends.push('cancelled');
+        continue;
+      }
+      if (blocked.has(i)) {
+        sends.push('skipped');
+        continue;
+      }
+      try {
+        const n = w.watched[i]!.send(data);
+        sends.push(n === null ? 'again' : String(n));
+        if (n === null || n < data.length) blocked.add(i);
+      } catch (err) {
+        sends.push((err as { code?: string }).code ?? 'error');
+        blocked.add(i);
+      }
+    }
+    const ready = new Map<number, string>();
+    for (const [key, ev] of w.sel.select(0)) {
+      const i = key.data;
+      let res = 'none';
+      const size = w.recvSize[i]!;
+      if (size > 0 && ev & (Events.IN | Events.HUP | Events.ERR) && !(ev & Events.NVAL)) {
+        try {
+          const buf = Buffer.alloc(size);
+          const n = w.watched[i]!.recvInto(buf);
+          res = n === null ? 'again' : n === 0 ? 'eof' : digest(buf.subarray(0, n));
+        } catch (err) {
+          res = (err as { code?: string }).code ?? 'error';
+        }
+      }
+      ready.set(i, `${formatEvents(ev)} ${res}`);
+    }
+    return { ready, sends };
+  }
+
+  // World B: one batch.run(0).
+  passBatched(): PassRecord {
+    const w = this.b;
+    const tickets = this.queue.map((q) => q.ticket);
+    const n = this.batch.run(0);
+    const sends = tickets.map((t) => {
+      const r = this.batch.sent(t);
+      if (r >= 0) return String(r);
+      if (r === BatchResult.AGAIN) return 'again';
+      if (r === BatchResult.SKIPPED) return 'skipped';
+      if (r === BatchResult.CANCELLED) return 'cancelled';
+      const err = this.batch.sendError(t)!;
+      if (err.syscall !== 'send' || err.fd !== w.watched[this.queue[t]!.i]!.fileno()) this.fail(`send error ${err.code} names ${err.syscall} fd ${err.fd}`);
+      return err.code;
+    });
+    const ready = new Map<number, string>();
+    for (let k = 0; k < n; k++) {
+      const i = this.batch.key(k).data;
+      const r = this.batch.bytes(k);
+      let res: string;
+      if (r > 0) res = digest(this.batch.data(k));
+      else if (r === 0) res = 'eof';
+      else if (r === BatchResult.NONE) res = 'none';
+      else if (r === BatchResult.AGAIN) res = 'again';
+      else if (r === BatchResult.ERROR) {
+        const err = this.batch.error(k)!;
+        if (err.syscall !== 'recv' || err.fd !== this.batch.fd(k)) this.fail(`recv error ${err.code} names ${err.syscall} fd ${err.fd}`);
+        res = err.code;
+      } else res = `result ${r}`;
+      if (ready.has(i)) this.fail(`pair ${i} reported twice in one pass`);
+      ready.set(i, `${formatEvents(this.batch.events(k))} ${res}`);
+    }
+    return { ready, sends };
+  }
+
+  pass(): void {
+    const a = this.passByHand();
+    const b = this.passBatched();
+    const queuedLengths = this.queue.map((q) => q.data.length);
+    this.queue = [];
+    this.mutate?.(b);
+    const show = (r: PassRecord) => `ready {${[...r.ready].sort((x, y) => x[0] - y[0]).map(([i, v]) => `${i}: ${v}`).join(', ')}} sends [${r.sends.join(', ')}]`;
+    const sa = show(a);
+    const sb = show(b);
+    if (sa !== sb) this.fail(`select()+recvInto and Batch.run() disagree:\n    by hand: ${sa}\n    batched: ${sb}`);
+    for (const v of a.ready.values()) tally(`recv ${/ \d+:/.test(v) ? 'data' : v.split(' ')[1]}`);
+    a.sends.forEach((x, k) => tally(`send ${/^\d+$/.test(x) ? (Number(x) < queuedLengths[k]! ? 'partial' : 'full') : x}`));
+    this.note(`pass: ${sa}`);
+  }
+
+  run(steps: number): void {
+    for (this.step = 1; this.step <= steps; this.step++) {
+      this.op();
+      // Not after every op: sends pile up, and registrations change under them.
+      if (this.rnd() < 0.6 || this.step === steps) this.pass();
+    }
+  }
+
+  dispose(): void {
+    for (const w of [this.p, this.b]) {
+      w.sel.close();
+      for (const s of [...w.watched, ...w.peers]) s.close();
+    }
+  }
+}
+
+function runBatchSeed(backend: BackendName, seed: number, mutate?: BatchSequence['mutate']): void {
+  const seq = new BatchSequence(backend, seed);
+  seq.mutate = mutate;
+  try {
+    seq.run(BATCH_STEPS);
+  } finally {
+    seq.dispose();
+  }
+}
+
+if (BATCH_REPLAY !== undefined) {
+  test(`batched mode: replay seed ${BATCH_REPLAY}`, () => {
+    for (const backend of BACKENDS) runBatchSeed(backend, Number(BATCH_REPLAY));
+  });
+} else if (REPLAY === undefined) {
+  for (const backend of BACKENDS) {
+    test(`batched mode on ${backend}: Batch.run() agrees with select() + recvInto/send on ${BATCH_SEQS} sequences (${BATCH_STEPS} steps)`, () => {
+      const before = openFds();
+      batchTally.clear();
+      for (let seed = 1; seed <= BATCH_SEQS; seed++) runBatchSeed(backend, seed);
+      assert.equal([...newFds(before).keys()], [], 'the batched driver closed every fd it opened');
+      console.log(`batched mode on ${backend}: ${[...batchTally].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
+      for (const kind of ['recv data', 'recv eof', 'recv none', 'recv ECONNRESET', 'send full', 'send partial', 'send again', 'send skipped', 'send cancelled', 'send EPIPE']) {
+        assert.ok(batchTally.has(kind), `the sequences never reached "${kind}"`);
+      }
+    });
+  }
+  // Negative controls: plausible batch bugs the comparison must catch.
+  const BATCH_MUTANTS: [string, NonNullable<BatchSequence['mutate']>][] = [
+    ['a recv loses its last byte', (r) => r.ready.forEach((v, i) => r.ready.set(i, v.replace(/ (\d+):/, (_, n) => ` ${Number(n) - 1}:`)))],
+    ['a send that would block reported as taken', (r) => { r.sends = r.sends.map((x) => (x === 'again' ? '1' : x)); }],
+    ['a send skipped after a short one goes out anyway', (r) => { r.sends = r.sends.map((x) => (x === 'skipped' ? '7' : x)); }],
+    ['an EOF reported as would-block', (r) => r.ready.forEach((v, i) => r.ready.set(i, v.replace(' eof', ' again')))],
+  ];
+  for (const [name, mutate] of BATCH_MUTANTS) {
+    test(`control: the batched comparison catches a mutant (${name})`, () => {
+      let caught: Error | undefined;
+      for (let seed = 1; seed <= BATCH_SEQS && !caught; seed++) {
+        try {
+          runBatchSeed('epoll', seed, mutate);
+        } catch (err) {
+          caught = err as Error;
+        }
+      }
+      assert.ok(caught instanceof Failure, `mutant "${name}" went unnoticed for ${BATCH_SEQS} seeds`);
+      assert.match(caught.message, /replay: IOMUX_DIFF_BATCH_SEED=\d+/);
+    });
+  }
+}
+// ===================================================== end of BATCHED MODE
 
 test.run();

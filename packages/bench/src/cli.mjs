@@ -23,7 +23,8 @@ const USAGE = `usage: pnpm bench [options]
   --packed          dispatch: pack the watched fds at the lowest numbers (select reaches N=1,000)
   --layout L        dispatch: pairs (default), packed, or both (the default of --full)
   --reps N          echo and wait: repetitions of each measurement (medians over them)
-  --servers LIST    echo: which servers (c, iomux-select, iomux-poll, iomux-epoll, node-net, cpython-selectors)
+  --servers LIST    echo: which servers (c, iomux-B, iomux-B-into, iomux-B-batch for B = select, poll, epoll,
+                    node-net, cpython-selectors)
   --json FILE       where to write every raw sample (default: bench-results/bench-<time>.json)
   --svg FILE        where to write the dispatch chart (default: bench-results/dispatch.svg)
   -h, --help        this text
@@ -187,26 +188,31 @@ async function runDispatch() {
     const runs = n >= 10000 ? Math.max(3, Math.ceil(D.runs / 2)) : D.runs; // big N: each run is long already
     const common = ['--backend', backend, '--n', String(n), '--active', String(A), '--writes', String(writesFor(A)), '--runs', String(runs)];
     if (use === 'packed') common.push('--packed');
-    /** @type {Record<'c' | 'iomux' | 'c-mt' | 'cpython', any[]>} */
-    const samples = { c: [], iomux: [], 'c-mt': [], cpython: [] };
-    const impls = cpythonIn.dispatch ? ['c', 'iomux', 'c-mt', 'cpython'] : ['c', 'iomux', 'c-mt'];
+    // iomux three ways: per-call (select() -> Ready[]), allocation-free
+    // (selectInto()), batched (one native call per pass).
+    /** @type {Record<'c' | 'iomux' | 'iomux-into' | 'iomux-batch' | 'c-mt' | 'cpython', any[]>} */
+    const samples = { c: [], iomux: [], 'iomux-into': [], 'iomux-batch': [], 'c-mt': [], cpython: [] };
+    /** @type {(keyof typeof samples)[]} */
+    const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(cpythonIn.dispatch ? /** @type {const} */ (['cpython']) : [])];
+    /** @type {Record<string, string>} */
+    const API = { iomux: 'percall', 'iomux-into': 'into', 'iomux-batch': 'batch' };
     let failed = null;
     for (let round = 0; round < D.rounds && !failed; round++) {
       // Alternate the order, so drifting load hits every implementation alike.
       const order = round % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
-        const warm = String(n >= 10000 ? Math.min(2, D.warmupJs) : impl === 'iomux' ? D.warmupJs : D.warmupC);
+        const warm = String(n >= 10000 ? Math.min(2, D.warmupJs) : API[impl] ? D.warmupJs : D.warmupC);
         const r = impl === 'cpython'
           ? await runProgram(PYTHON, [join(PY, 'dispatch.py'), ...common, '--warmup', warm])
-          : impl === 'iomux'
-          ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--warmup', warm, '--warmup-ms', String(D.warmupMs)])
+          : API[impl]
+          ? await runProgram(process.execPath, [join(SRC, 'dispatch.mjs'), ...common, '--api', API[impl], '--warmup', warm, '--warmup-ms', String(D.warmupMs)])
           : await runProgram(cBin, [...common, '--warmup', warm, ...(impl === 'c-mt' ? ['--threads', '1'] : [])]);
         if (r.code !== 0) {
           failed = `${impl}: exit ${r.code}: ${r.stderr.trim()}`;
           break;
         }
         const rec = JSON.parse(lastLine(r.stdout));
-        results.dispatch.raw.push({ ...rec, impl, round });
+        results.dispatch.raw.push({ ...rec, impl: API[impl] ? 'iomux' : impl, round });
         samples[impl].push(...rec.samples);
       }
     }
@@ -221,32 +227,46 @@ async function runDispatch() {
       events: median(xs.map((s) => s.events)),
       runs: xs.length,
     });
-    const row = { backend, n, active: A, writes: writesFor(A), layout: use, c: stat(samples.c), cMt: stat(samples['c-mt']), iomux: stat(samples.iomux) };
+    const row = {
+      backend, n, active: A, writes: writesFor(A), layout: use,
+      c: stat(samples.c), cMt: stat(samples['c-mt']),
+      iomux: stat(samples.iomux), iomuxInto: stat(samples['iomux-into']), iomuxBatch: stat(samples['iomux-batch']),
+    };
     if (samples.cpython.length) {
       row.cpython = stat(samples.cpython);
       row.ratioPy = row.cpython.perPassUs / row.c.perPassUs;
     }
     row.ratio = row.iomux.perPassUs / row.c.perPassUs;
     row.ratioMt = row.iomux.perPassUs / row.cMt.perPassUs;
+    row.ratioIntoMt = row.iomuxInto.perPassUs / row.cMt.perPassUs;
+    row.ratioBatchMt = row.iomuxBatch.perPassUs / row.cMt.perPassUs;
     results.dispatch.summary.push(row);
-    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)} µs/pass, iomux ${f(row.iomux.perPassUs)} µs/pass (${fx(row.ratio)}), C+thread ${f(row.cMt.perPassUs)}${row.cpython ? `, CPython ${f(row.cpython.perPassUs)} (${fx(row.ratioPy)})` : ''}`);
+    progress(`${tag}${use !== layout ? '→packed' : ''}: C ${f(row.c.perPassUs)}, C+thread ${f(row.cMt.perPassUs)} µs/pass; iomux per-call ${f(row.iomux.perPassUs)} (${fx(row.ratioMt)}), into ${f(row.iomuxInto.perPassUs)} (${fx(row.ratioIntoMt)}), batched ${f(row.iomuxBatch.perPassUs)} (${fx(row.ratioBatchMt)}) vs C+thread${row.cpython ? `; CPython ${f(row.cpython.perPassUs)}` : ''}`);
   }
 }
 
 // ---------------------------------------------------------------- echo
 const SERVERS = {
   c: () => [binPath('iomux_echo_c'), []],
-  'iomux-epoll': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'epoll']],
-  'iomux-poll': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'poll']],
-  'iomux-select': () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', 'select']],
   'node-net': () => [process.execPath, [join(SRC, 'echo-net.mjs')]],
   'cpython-selectors': () => [PYTHON, [join(PY, 'echo_selectors.py')]],
 };
+// iomux-B: per-call (select()); -into: selectInto(); -batch: Batch.run().
+for (const b of ['select', 'poll', 'epoll']) {
+  for (const [suffix, api] of [['', 'percall'], ['-into', 'into'], ['-batch', 'batch']]) {
+    SERVERS[`iomux-${b}${suffix}`] = () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', b, '--api', api]];
+  }
+}
 
 async function runEcho() {
   const loadgen = binPath('iomux_loadgen');
   const E = P.echo;
-  const servers = opts.servers ?? ['c', ...opts.backends.map((b) => `iomux-${b}`), 'node-net', ...(cpythonIn.echo ? ['cpython-selectors'] : [])];
+  const servers = opts.servers ?? [
+    'c',
+    ...opts.backends.flatMap((b) => [`iomux-${b}`, `iomux-${b}-into`, `iomux-${b}-batch`]),
+    'node-net',
+    ...(cpythonIn.echo ? ['cpython-selectors'] : []),
+  ];
   for (const name of servers) if (!Object.hasOwn(SERVERS, name)) throw new Error(`--servers: unknown server ${name}`);
   const plan = [];
   for (const conns of E.conns) for (const size of E.sizes) for (const depth of E.depths) plan.push({ conns, size, depth });
@@ -260,8 +280,8 @@ async function runEcho() {
       const order = servers.map((_, i) => servers[(i + rep) % servers.length]);
       const line = [];
       for (const name of order) {
-        if (name === 'iomux-select' && sc.conns + 30 >= FD_SETSIZE) {
-          if (rep === 0) note(`echo C=${sc.conns}: iomux-select skipped (C+listener+stdio fds reach FD_SETSIZE ${FD_SETSIZE})`);
+        if (name.startsWith('iomux-select') && sc.conns + 30 >= FD_SETSIZE) {
+          if (rep === 0) note(`echo C=${sc.conns}: ${name} skipped (C+listener+stdio fds reach FD_SETSIZE ${FD_SETSIZE})`);
           continue;
         }
         const [cmd, args] = SERVERS[name]();

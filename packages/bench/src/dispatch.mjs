@@ -5,13 +5,18 @@
 // one per configuration:
 //
 //   node dispatch.mjs --backend epoll --n 1000 --active 1 --writes 100 --runs 9
-//                     [--warmup 3] [--warmup-ms 200] [--packed]
+//                     [--warmup 3] [--warmup-ms 200] [--packed] [--api percall|into|batch]
+//
+// --api: how the loop reads results: percall (select() -> Ready[], then
+// Socket.recvInto/send per event; the default), into (selectInto() a reusable
+// ReadyList, then the same Socket calls), batch (Batch.run(): the queued sends,
+// the wait and one recv per ready fd in one native call; Batch.send queues).
 //
 // Warm-up: at least --warmup runs and at least --warmup-ms of them, so the JIT
 // has optimised the loop even where one run takes a millisecond.
 //
 // Prints one JSON line: the parameters and one {ns, passes, events} per run.
-import { createSelector, Events, FD_SETSIZE, raiseFdLimit, socketPair } from '@iomux/core';
+import { createSelector, Events, FD_SETSIZE, ReadyList, raiseFdLimit, socketPair } from '@iomux/core';
 import { has, opt } from './flags.mjs';
 
 const backend = opt('--backend', 'epoll');
@@ -22,6 +27,11 @@ const runs = Number(opt('--runs', 5));
 const warmup = Number(opt('--warmup', 3));
 const warmupMs = Number(opt('--warmup-ms', 200));
 const packed = has('--packed');
+const api = opt('--api', 'percall');
+if (!['percall', 'into', 'batch'].includes(api)) {
+  console.error('dispatch.mjs: --api percall, into or batch');
+  process.exit(2);
+}
 
 if (!(N >= 2 && A >= 1 && A <= N) || (packed && N % 2)) {
   console.error('dispatch.mjs: bad N/A (packed needs an even N)');
@@ -75,6 +85,62 @@ let fired = 0;
 const space = Math.floor(N / A);
 const maxPasses = 10 * (A + W) + 10_000;
 
+// One pass each: the wait, then bench.c's read_cb for every event: read one
+// byte, pass one on to the next socket.
+function passPerCall() {
+  const ready = sel.select(0);
+  for (let k = 0; k < ready.length; k++) {
+    const i = ready[k][0].data;
+    if (watched[i].recvInto(rbuf) !== 1) continue;
+    count++;
+    if (writes > 0) {
+      let w = i + 1;
+      if (w >= N) w -= N;
+      peer[w].send(one);
+      writes--;
+      fired++;
+    }
+  }
+}
+
+const list = /** @type {ReadyList<number>} */ (new ReadyList());
+function passInto() {
+  const n = sel.selectInto(list, 0);
+  for (let k = 0; k < n; k++) {
+    const i = list.key(k).data;
+    if (watched[i].recvInto(rbuf) !== 1) continue;
+    count++;
+    if (writes > 0) {
+      let w = i + 1;
+      if (w >= N) w -= N;
+      peer[w].send(one);
+      writes--;
+      fired++;
+    }
+  }
+}
+
+// The recv is the batch's (one byte per ready fd); the send is queued and
+// goes out at the start of the next pass, before its wait.
+const batch = sel.batch(); // unused (and idle) unless --api batch
+if (api === 'batch') for (const s of watched) batch.setRecv(s, 1);
+function passBatch() {
+  const n = batch.run(0);
+  for (let k = 0; k < n; k++) {
+    if (batch.bytes(k) !== 1) continue;
+    count++;
+    if (writes > 0) {
+      let w = batch.key(k).data + 1;
+      if (w >= N) w -= N;
+      batch.send(peer[w], one);
+      writes--;
+      fired++;
+    }
+  }
+}
+
+const pass = api === 'batch' ? passBatch : api === 'into' ? passInto : passPerCall;
+
 function runOnce() {
   for (let j = 0; j < A; j++) peer[j * space].send(one);
   fired = A;
@@ -83,20 +149,7 @@ function runOnce() {
   let passes = 0;
   const t0 = process.hrtime.bigint();
   do {
-    const ready = sel.select(0);
-    for (let k = 0; k < ready.length; k++) {
-      // bench.c's read_cb: read one byte, pass one on to the next socket.
-      const i = ready[k][0].data;
-      if (watched[i].recvInto(rbuf) !== 1) continue;
-      count++;
-      if (writes > 0) {
-        let w = i + 1;
-        if (w >= N) w -= N;
-        peer[w].send(one);
-        writes--;
-        fired++;
-      }
-    }
+    pass();
     if (++passes > maxPasses) throw new Error(`no progress after ${passes} passes (count ${count}, fired ${fired})`);
   } while (count !== fired);
   const ns = process.hrtime.bigint() - t0;
@@ -110,5 +163,5 @@ for (let r = 0; r < runs; r++) samples.push(runOnce());
 sel.close();
 for (const s of sockets) s.close();
 process.stdout.write(
-  JSON.stringify({ impl: 'iomux', backend, n: N, active: A, writes: W, layout: packed ? 'packed' : 'pairs', maxfd, samples }) + '\n',
+  JSON.stringify({ impl: 'iomux', api, backend, n: N, active: A, writes: W, layout: packed ? 'packed' : 'pairs', maxfd, samples }) + '\n',
 );

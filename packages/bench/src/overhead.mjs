@@ -3,22 +3,27 @@
 // A=1 by default): the C reference, the C reference with one idle thread,
 // then the same loop in this process with fewer and fewer iomux layers — the
 // raw addon (NativeSelector + native socket calls on fds), the Selector with
-// raw socket calls, and iomux as users write it (Selector + Socket). The
-// differences are the cost of each layer. A diagnostic, not part of `pnpm bench`.
+// raw socket calls, iomux as users write it (Selector + Socket), the same
+// with selectInto() (no result arrays), and the batched mode (one native call
+// per pass). The differences are the cost of each layer. A diagnostic, not
+// part of `pnpm bench`.
 //
 //   node packages/bench/src/overhead.mjs [--backend epoll] [--n 100] [--runs 400]
-import { createSelector, Events, socketPair } from '@iomux/core';
-// The addon binding, below the public API: only this diagnostic reaches it.
-import { native } from '../../core/dist/native.js';
+import { createRequire } from 'node:module';
+import { ReadyList, createSelector, Events, socketPair } from '@iomux/core';
 import { binPath, runProgram } from './run.mjs';
 import { opt } from './flags.mjs';
+import { median } from './report.mjs';
+
+// The addon itself, below the public API: @iomux/native, the package
+// @iomux/core loads (resolved from there, as it is core's dependency).
+const native = createRequire(import.meta.resolve('@iomux/core'))('@iomux/native');
 
 const backend = opt('--backend', 'epoll');
 const N = Number(opt('--n', 100));
 const RUNS = Number(opt('--runs', 400));
 const W = 100;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 async function cRef(threads) {
   const r = await runProgram(binPath('iomux_dispatch_bench'), ['--backend', backend, '--n', String(N), '--runs', String(RUNS), '--threads', String(threads)]);
   const rec = JSON.parse(r.stdout);
@@ -43,6 +48,11 @@ const r1 = Buffer.alloc(1);
 /** @type {import('@iomux/core').Selector<number>} */
 const sel = createSelector(backend);
 watched.forEach((s, i) => sel.register(s, Events.IN, i));
+const list = /** @type {ReadyList<number>} */ (new ReadyList());
+const bsel = createSelector(backend);
+watched.forEach((s, i) => bsel.register(s, Events.IN, i));
+const batch = bsel.batch();
+watched.forEach((s) => batch.setRecv(s, 1));
 const raw = new native.NativeSelector(backend);
 const rawBuf = new Int32Array(2 * N + 32);
 raw.setBuffer(rawBuf);
@@ -92,6 +102,23 @@ const variants = {
       if (st.writes > 0) peer[next(i)].send(one), st.writes--, st.fired++;
     }
   },
+  'allocation-free: Selector.selectInto(ReadyList) + Socket.recvInto/send': (st) => {
+    const n = sel.selectInto(list, 0);
+    for (let k = 0; k < n; k++) {
+      const i = list.key(k).data;
+      if (watched[i].recvInto(r1) !== 1) continue;
+      st.count++;
+      if (st.writes > 0) peer[next(i)].send(one), st.writes--, st.fired++;
+    }
+  },
+  'batched: Batch.run (sends, wait, recvs in one call) + Batch.send': (st) => {
+    const n = batch.run(0);
+    for (let k = 0; k < n; k++) {
+      if (batch.bytes(k) !== 1) continue;
+      st.count++;
+      if (st.writes > 0) batch.send(peer[next(batch.key(k).data)], one), st.writes--, st.fired++;
+    }
+  },
 };
 const rows = [
   ['C, single-threaded', await cRef(0)],
@@ -107,5 +134,6 @@ for (const name of Object.keys(variants)) rows.push([name, median(samples[name])
 console.log(`${backend}, N=${N}, A=1, W=${W}: median µs per pass over ${RUNS} runs`);
 for (const [name, us] of rows) console.log(`${us.toFixed(2).padStart(7)}  ${name}`);
 sel.close();
+bsel.close();
 raw.close();
 for (const s of [...watched, ...peer]) s.close();

@@ -34,15 +34,18 @@ export function dispatchReport(results, md = false) {
   const S = results.dispatch.summary;
   if (S.length === 0) return '';
   const py = S.some((r) => r.cpython);
-  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.iomux.perPassUs), fx(r.ratio), f(r.cMt.perPassUs), fx(r.ratioMt),
-    ...(py ? [f(r.cpython?.perPassUs), fx(r.ratioPy)] : []), f(r.c.perEventNs / 1000), f(r.iomux.perEventNs / 1000), r.iomux.passes]);
-  let out = '\nDispatch scaling (median µs per pass of select(0) + dispatch; ratio = iomux / C, goal ≤ 1.2x;\n C+thread = the same C program with one idle thread, multi-threaded like every Node process;\n CPython = the same method on the selectors module of CPython)\n';
-  out += table(md, ['backend', 'N', 'A', 'layout', 'C µs/pass', 'iomux µs/pass', 'ratio', 'C+thread µs/pass', 'vs C+thread',
-    ...(py ? ['CPython µs/pass', 'CPython/C'] : []), 'C µs/event', 'iomux µs/event', 'passes'], rows, ['l', 'r', 'r', 'l']);
+  const vsMt = (x, r) => fx(x?.perPassUs / r.cMt.perPassUs);
+  const rows = S.map((r) => [r.backend, r.n, r.active, r.layout, f(r.c.perPassUs), f(r.cMt.perPassUs), ...(py ? [f(r.cpython?.perPassUs)] : []),
+    f(r.iomux.perPassUs), f(r.iomuxInto?.perPassUs), f(r.iomuxBatch?.perPassUs),
+    vsMt(r.iomux, r), vsMt(r.iomuxInto, r), vsMt(r.iomuxBatch, r), fx(r.ratio), fx(r.iomuxBatch?.perPassUs / r.c.perPassUs),
+    ...(py ? [vsMt(r.cpython, r), fx(r.iomux.perPassUs / r.cpython?.perPassUs), fx(r.iomuxBatch?.perPassUs / r.cpython?.perPassUs)] : []), r.iomux.passes]);
+  let out = '\nDispatch scaling (median µs per pass of a zero-timeout wait + dispatch; iomux per-call = select() -> Ready[],\n into = selectInto(ReadyList), batched = Batch.run(), one native call per pass; C+thread = the C program with one\n idle thread, multi-threaded like every Node process; CPython = the same method on the selectors module)\n';
+  out += table(md, ['backend', 'N', 'A', 'layout', 'C µs', 'C+thread µs', ...(py ? ['CPython µs'] : []), 'per-call µs', 'into µs', 'batched µs',
+    'per-call / C+thread', 'into / C+thread', 'batched / C+thread', 'per-call / C', 'batched / C', ...(py ? ['CPython / C+thread', 'per-call / CPython', 'batched / CPython'] : []), 'passes'], rows, ['l', 'r', 'r', 'l']);
   const flat = flatness(results);
   if (flat.length) {
-    out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.5x for iomux)\n';
-    out += table(md, ['A', 'N', 'C', 'iomux'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.iomux)]));
+    out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.3x for iomux)\n';
+    out += table(md, ['A', 'N', 'C', 'C+thread', 'per-call', 'into', 'batched'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.cMt), fx(x.iomux), fx(x.iomuxInto), fx(x.iomuxBatch)]));
   }
   return out + '\n';
 }
@@ -51,11 +54,12 @@ export function flatness(results) {
   const all = results.dispatch.summary.filter((r) => r.backend === 'epoll');
   const S = all.filter((r) => r.layout === 'pairs' || !all.some((o) => o.layout === 'pairs' && o.n === r.n && o.active === r.active));
   const out = [];
+  const q = (top, base, k) => top[k]?.perPassUs / base[k]?.perPassUs;
   for (const A of new Set(S.map((r) => r.active))) {
     const base = S.find((r) => r.active === A && r.n === 100);
     const top = S.filter((r) => r.active === A).sort((a, b) => b.n - a.n)[0];
     if (base && top && top.n > 100) {
-      out.push({ active: A, n: top.n, c: top.c.perPassUs / base.c.perPassUs, iomux: top.iomux.perPassUs / base.iomux.perPassUs });
+      out.push({ active: A, n: top.n, c: q(top, base, 'c'), cMt: q(top, base, 'cMt'), iomux: q(top, base, 'iomux'), iomuxInto: q(top, base, 'iomuxInto'), iomuxBatch: q(top, base, 'iomuxBatch') });
     }
   }
   return out;
@@ -76,7 +80,7 @@ export function echoReport(results, md = false) {
       ]);
     }
   }
-  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; goals for iomux-epoll at C=100: msgs ≥ 0.9x C, CPU ≤ 1.15x C)\n';
+  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; iomux-B = per-call, -into = selectInto(), -batch = Batch.run();\n goals at C=100, 64 B, D=1: iomux-epoll CPU ≤ 1.05x C, iomux-epoll-batch CPU ≤ 1.00x C)\n';
   out += table(md, ['scenario', 'server', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'msgs vs C', 'CPU vs C', 'msgs vs net', 'loadgen µs/msg'], rows, ['l', 'l']);
   return out + '\n';
 }

@@ -1,9 +1,11 @@
 // The dispatch-scaling chart: log-log, N watched fds against µs per pass,
-// one panel per A, a solid line per iomux backend and a dashed line for the C
-// reference on the same backend. Hollow markers: points measured in the
-// packed layout. Plain SVG, no dependencies.
+// one panel per A, a solid line per iomux backend (per-call), a thin
+// dash-dot line for the batched mode, a dashed line for the C reference with
+// one idle thread on the same backend, CPython dotted. Hollow markers:
+// points measured in the packed layout. Plain SVG, no dependencies.
 
 const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c' };
+const LABEL = { cMt: 'C+thread', iomux: 'iomux per-call', iomuxBatch: 'iomux batched', cpython: 'CPython' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 function niceLogTicks(lo, hi) {
@@ -31,9 +33,10 @@ export function dispatchSvg(allRows, meta) {
   const panelW = 430;
   const panelH = 330;
   const m = { l: 62, r: 16, t: 58, b: 48 };
-  const width = actives.length * (panelW + m.l + m.r) + 10;
+  const width = Math.max(actives.length * (panelW + m.l + m.r) + 10, 1180);
   const height = panelH + m.t + m.b + 40;
-  const values = rows.flatMap((r) => [r.c?.perPassUs, r.iomux?.perPassUs, r.cpython?.perPassUs]).filter((v) => v > 0);
+  const values = rows.flatMap((r) => [r.cMt?.perPassUs, r.iomux?.perPassUs, r.iomuxBatch?.perPassUs, r.cpython?.perPassUs]).filter((v) => v > 0);
+  const hasBatch = rows.some((r) => r.iomuxBatch);
   const hasPy = rows.some((r) => r.cpython);
   const ns = rows.map((r) => r.n);
   if (values.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40"><text x="10" y="25">no dispatch data</text></svg>\n`;
@@ -66,18 +69,18 @@ export function dispatchSvg(allRows, meta) {
     out.push(`<text x="${ox + panelW / 2}" y="${oy + panelH + 34}" text-anchor="middle">N watched fds (log)</text>`);
     out.push(`<text transform="translate(${ox - 46},${oy + panelH / 2}) rotate(-90)" text-anchor="middle">µs per pass (log)</text>`);
     for (const backend of ['select', 'poll', 'epoll']) {
-      for (const impl of ['cpython', 'c', 'iomux']) {
+      for (const impl of ['cpython', 'cMt', 'iomuxBatch', 'iomux']) {
         const pts = rows
           .filter((r) => r.active === A && r.backend === backend && r[impl]?.perPassUs > 0)
           .sort((a, b) => a.n - b.n);
         if (pts.length === 0) continue;
         const d = pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.n).toFixed(1)},${Y(p[impl].perPassUs).toFixed(1)}`).join(' ');
-        const dash = impl === 'c' ? ' stroke-dasharray="6,4"' : impl === 'cpython' ? ' stroke-dasharray="1.5,3" opacity="0.75"' : '';
+        const dash = impl === 'cMt' ? ' stroke-dasharray="6,4"' : impl === 'cpython' ? ' stroke-dasharray="1.5,3" opacity="0.75"' : impl === 'iomuxBatch' ? ' stroke-dasharray="8,3,2,3"' : '';
         out.push(`<path d="${d}" fill="none" stroke="${COLORS[backend]}" stroke-width="${impl === 'iomux' ? 2.2 : 1.5}"${dash}/>`);
-        if (impl === 'cpython') continue; // no markers: keep the chart readable
+        if (impl === 'cpython' || impl === 'iomuxBatch') continue; // no markers: keep the chart readable
         for (const p of pts) {
           const fill = p.layout === 'packed' ? 'white' : COLORS[backend];
-          out.push(`<circle cx="${X(p.n).toFixed(1)}" cy="${Y(p[impl].perPassUs).toFixed(1)}" r="3.2" fill="${fill}" stroke="${COLORS[backend]}"><title>${backend} ${impl} N=${p.n} A=${A}: ${p[impl].perPassUs.toFixed(2)} µs/pass (${p.layout})</title></circle>`);
+          out.push(`<circle cx="${X(p.n).toFixed(1)}" cy="${Y(p[impl].perPassUs).toFixed(1)}" r="3.2" fill="${fill}" stroke="${COLORS[backend]}"><title>${backend} ${LABEL[impl]} N=${p.n} A=${A}: ${p[impl].perPassUs.toFixed(2)} µs/pass (${p.layout})</title></circle>`);
         }
       }
     }
@@ -90,8 +93,13 @@ export function dispatchSvg(allRows, meta) {
     out.push(`<text x="${lx + 30}" y="${ly}">iomux ${backend}</text>`);
     lx += 110;
     out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLORS[backend]}" stroke-width="1.5" stroke-dasharray="6,4"/>`);
-    out.push(`<text x="${lx + 30}" y="${ly}">C ${backend}</text>`);
-    lx += 90;
+    out.push(`<text x="${lx + 30}" y="${ly}">C+thread ${backend}</text>`);
+    lx += 120;
+  }
+  if (hasBatch) {
+    out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="#333" stroke-width="1.5" stroke-dasharray="8,3,2,3"/>`);
+    out.push(`<text x="${lx + 30}" y="${ly}">iomux batched</text>`);
+    lx += 110;
   }
   if (hasPy) {
     out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="#333" stroke-width="1.5" stroke-dasharray="1.5,3"/>`);
@@ -107,7 +115,7 @@ export function dispatchSvg(allRows, meta) {
 export function chartMeta(meta, rows = []) {
   const py = rows.some((r) => r.cpython) ? ', dotted: CPython selectors' : '';
   return {
-    title: `Dispatch scaling: µs per select(0) pass + dispatch (solid: iomux, dashed: C reference${py})`,
+    title: `Dispatch scaling: µs per zero-timeout pass + dispatch (solid: iomux per-call, dash-dot: iomux batched, dashed: C + one idle thread${py})`,
     subtitle: `${meta.machine.cores} cores ${meta.machine.cpu}, ${meta.kernel}, node ${meta.node}, ${meta.date.slice(0, 16)}Z, ${meta.profile} profile, medians`,
   };
 }

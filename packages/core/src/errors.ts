@@ -60,7 +60,9 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED'
   | 'ERR_WAIT_PENDING'
   | 'ERR_SOCKET_CLOSED'
-  | 'ERR_SOCKET_BAD_PORT';
+  | 'ERR_SOCKET_BAD_PORT'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_INVALID_STATE';
 
 /** An Error (or TypeError / RangeError) carrying one of the {@link ErrorCode}s. */
 export type CodedError<E extends Error = Error> = E & {

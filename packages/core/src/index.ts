@@ -31,6 +31,8 @@ export {
 } from './selector.ts';
 export { capabilities, type BackendCapabilities } from './capabilities.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
+export { ReadyList } from './ready-list.ts';
+export { Batch, BatchResult, type BatchOptions } from './batch.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
 export { pipe, raiseFdLimit } from './os.ts';

@@ -45,6 +45,12 @@ export interface NativeSelector {
   /** The cross-thread waker's id (created on first call). */
   waker(): bigint;
   readonly kernelFd: number;
+  /** The batch pass's memory and its layout (see batch.ts). */
+  batchMemory(memory: ArrayBuffer, readyCap: number, sendCap: number, ioOffset: number, recvBytes: number, ioBytes: number): void;
+  /** Bytes to recv when `fd` is reported (0: none). */
+  batchRecv(fd: number, maxBytes: number): void;
+  /** One pass on half `parity`: flush `nSends` send records, wait, recv; returns the ready records written. */
+  batchRun(timeoutMs: number, nSends: number, parity: number): number;
 }
 
 export type NativeAddress = { host: string; port: number } | { path: string };

@@ -2,6 +2,8 @@ import { abortError, codedError, invalidType, invalidValue, SystemError } from '
 import { capabilities, type BackendCapabilities } from './capabilities.ts';
 import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+import { Batch, type BatchOptions } from './batch.ts';
+import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
@@ -58,6 +60,10 @@ export interface Selector<T = unknown> {
   modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T>;
   /** Waits for readiness, blocking the calling thread. */
   select(timeoutMs?: number | null): Ready<T>[];
+  /** Like `select()`, but refills a reusable {@link ReadyList} (no allocation per call); returns its length. */
+  selectInto(list: ReadyList<T>, timeoutMs?: number | null): number;
+  /** This selector's {@link Batch}: one native call per loop pass (docs/batch.md). */
+  batch(options?: BatchOptions): Batch<T>;
   /** Waits for readiness without blocking the event loop. */
   wait(options?: WaitOptions): Promise<Ready<T>[]>;
   /** The key of a registered `fileobj`. */
@@ -138,6 +144,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #buffer = new Int32Array(2 * 16);
   #closed = false;
   #pending: PendingWait<T> | null = null;
+  #batch: Batch<T> | null = null;
   #waker: Waker | null = null;
   #woken = false; // the last collected batch held the waker's pair
 
@@ -257,6 +264,48 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   select(timeoutMs?: number | null): Ready<T>[] {
     this.#checkOpen();
     return this.#collect(this.#native.select(toNativeTimeout(timeoutMs)));
+  }
+
+  /**
+   * Like {@link select}, but refills `list` instead of returning new arrays:
+   * no allocation per call or per fd once the list has grown to the largest
+   * result. Same wait, same results, same errors as `select()`.
+   * @returns how many fds are ready (`list.length`); 0 on timeout
+   * @throws as `select()`, and `ERR_INVALID_ARG_TYPE` if `list` is not a {@link ReadyList}
+   */
+  selectInto(list: ReadyList<T>, timeoutMs?: number | null): number {
+    this.#checkOpen();
+    if (!(list instanceof ReadyList)) throw invalidType('list', 'an instance of ReadyList', list);
+    return fillReadyList(list, this.#native.select(toNativeTimeout(timeoutMs)), this.#buffer, this.#keys);
+  }
+
+  /**
+   * This selector's {@link Batch}: one native call per loop pass (queued
+   * sends, the wait, one recv per ready fd that asked for it). Created by the
+   * first call, with `options`; later calls return the same object.
+   * @throws `ERR_SELECTOR_CLOSED`; `ERR_INVALID_STATE` if `options` are given once it exists
+   */
+  batch(options?: BatchOptions): Batch<T> {
+    this.#checkOpen();
+    if (this.#batch !== null) {
+      if (options !== undefined) throw codedError(Error, 'ERR_INVALID_STATE', 'This selector already has a batch; its options were set when it was created');
+      return this.#batch;
+    }
+    this.#batch = new Batch<T>(
+      {
+        native: this.#native,
+        keys: this.#keys,
+        keyOf: (fileobj) => this.#keyOf(fileobj),
+        target: (fileobj) => {
+          const found = this.#fdOf(fileobj, true);
+          return typeof found === 'number' ? (this.#keys.get(found) ?? found) : found;
+        },
+        checkOpen: () => this.#checkOpen(),
+        timeout: toNativeTimeout,
+      },
+      options,
+    );
+    return this.#batch;
   }
 
   /**

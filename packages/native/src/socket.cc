@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -161,35 +162,34 @@ struct Bytes {
   size_t length;
 };
 
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
 Bytes ArgBytes(const Napi::CallbackInfo& info, size_t i) {
-  // One N-API call on the hot path (recvInto, send): its status is the type
-  // check, and the element type gives the byte length.
+  // One N-API call: its status is the type check, and the element type gives
+  // the byte length.
   napi_typedarray_type type;
   size_t length;
   void* data;
   if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok) {
     ThrowTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array");
   }
-  size_t elem = 1;
-  switch (type) {
-    case napi_int16_array:
-    case napi_uint16_array:
-      elem = 2;
-      break;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array:
-      elem = 4;
-      break;
-    case napi_float64_array:
-    case napi_bigint64_array:
-    case napi_biguint64_array:
-      elem = 8;
-      break;
-    default:
-      break;
-  }
-  return Bytes{static_cast<uint8_t*>(data), length * elem};
+  return Bytes{static_cast<uint8_t*>(data), length * ElementSize(type)};
 }
 
 Napi::Value Socket(const Napi::CallbackInfo& info) {
@@ -326,13 +326,61 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   return Result(env, t, static_cast<size_t>(n));
 }
 
-Napi::Value RecvInto(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgInt(info, 0, "fd");
-  Bytes b = ArgBytes(info, 1);
-  ssize_t n = Retry([&] { return recv(fd, b.data, b.length, 0); });
-  if (n < 0) return WouldBlockOrThrow(env, "recv", fd);
-  return Napi::Number::New(env, static_cast<double>(n));
+// recvInto and send are the per-message hot path: raw Node-API callbacks
+// (node-addon-api's CallbackInfo and Value wrappers cost a few tens of ns a
+// call), one N-API call per argument; the slow paths reuse the helpers.
+template <typename F>
+napi_value Guard(napi_env /*env*/, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+// fd and the bytes of an ArrayBufferView, or a pending ERR_INVALID_ARG_TYPE.
+bool FdAndBytes(napi_env env, napi_callback_info cbinfo, int32_t* fd, Bytes* bytes) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok) {
+    Guard(env, [&]() -> napi_value {
+      ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "The \"fd\" argument must be of type number");
+    });
+    return false;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok) {
+    Guard(env,
+          [&]() -> napi_value { ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array"); });
+    return false;
+  }
+  *bytes = Bytes{static_cast<uint8_t*>(data), length * ElementSize(type)};
+  return true;
+}
+
+// n bytes, or the one would-block-or-throw tail (a pending SystemError).
+napi_value IoResult(napi_env env, ssize_t n, const char* syscall, int fd) {
+  napi_value r;
+  if (n >= 0) {
+    if (n <= INT32_MAX) {
+      napi_create_int32(env, static_cast<int32_t>(n), &r);
+    } else {
+      napi_create_double(env, static_cast<double>(n), &r);
+    }
+    return r;
+  }
+  return Guard(env, [&]() -> napi_value { return WouldBlockOrThrow(Napi::Env(env), syscall, fd); });
+}
+
+napi_value RecvInto(napi_env env, napi_callback_info cbinfo) {
+  int32_t fd;
+  Bytes b;
+  if (!FdAndBytes(env, cbinfo, &fd, &b)) return nullptr;
+  return IoResult(env, Retry([&] { return recv(fd, b.data, b.length, 0); }), "recv", fd);
 }
 
 // -> [Buffer, address] or null.
@@ -355,14 +403,12 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   return a;
 }
 
-Napi::Value Send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgInt(info, 0, "fd");
-  Bytes b = ArgBytes(info, 1);
+napi_value Send(napi_env env, napi_callback_info cbinfo) {
+  int32_t fd;
+  Bytes b;
+  if (!FdAndBytes(env, cbinfo, &fd, &b)) return nullptr;
   // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
-  ssize_t n = Retry([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); });
-  if (n < 0) return WouldBlockOrThrow(env, "send", fd);
-  return Napi::Number::New(env, static_cast<double>(n));
+  return IoResult(env, Retry([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); }), "send", fd);
 }
 
 Napi::Value SendTo(const Napi::CallbackInfo& info) {
@@ -397,6 +443,12 @@ Napi::Value PeerName(const Napi::CallbackInfo& info) {
   return FromSockaddr(info.Env(), ss, len);
 }
 
+Napi::Value Raw(Napi::Env env, const char* name, napi_callback cb) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn), Napi::Value());
+  return Napi::Value(env, fn);
+}
+
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
@@ -412,9 +464,9 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   s.Set("connect", Napi::Function::New(env, Connect));
   s.Set("accept", Napi::Function::New(env, Accept));
   s.Set("recv", Napi::Function::New(env, Recv));
-  s.Set("recvInto", Napi::Function::New(env, RecvInto));
+  s.Set("recvInto", Raw(env, "recvInto", RecvInto));
   s.Set("recvFrom", Napi::Function::New(env, RecvFrom));
-  s.Set("send", Napi::Function::New(env, Send));
+  s.Set("send", Raw(env, "send", Send));
   s.Set("sendTo", Napi::Function::New(env, SendTo));
   s.Set("shutdown", Napi::Function::New(env, Shutdown));
   s.Set("localAddress", Napi::Function::New(env, SockName));

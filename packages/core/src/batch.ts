@@ -1,0 +1,430 @@
+import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
+import type { NativeSelector } from './native.ts';
+import type { FileLike, SelectorKey } from './selector.ts';
+
+/**
+ * Negative results of a {@link Batch} pass. A recv result (`bytes(i)`) or a
+ * send result (`sent(t)`) that is `>= 0` is a byte count; anything else is
+ * one of these.
+ */
+export const BatchResult = Object.freeze({
+  /** recv: none was made (the fd has no `setRecv()`, or was not reported readable, HUP or ERR, or was NVAL). */
+  NONE: -1,
+  /** recv or send: it would block (EAGAIN). Nothing was lost: the bytes are still in the kernel, or still yours to resend. */
+  AGAIN: -2,
+  /** recv or send: it failed; `error(i)` / `sendError(t)` is the {@link SystemError}. */
+  ERROR: -3,
+  /** recv: the pass's recv region was used up by earlier fds; nothing was read for this one. */
+  NO_ROOM: -4,
+  /** send: not attempted, because an earlier send to the same fd in this flush fell short (order is kept). */
+  SKIPPED: -5,
+  /** send: not attempted, because the fd's registration went away (unregistered, its object closed or replaced) before the flush. */
+  CANCELLED: -6,
+} as const);
+
+/** Sizes of a {@link Batch}'s memory. */
+export interface BatchOptions {
+  /** Bytes the recvs of one pass may fill in total (default 256 KiB). */
+  recvBytes?: number;
+  /** Initial bytes for data copied by `send()` between passes (default 64 KiB; grows as needed). */
+  sendBytes?: number;
+  /** Initial number of queued sends (default 64; grows as needed). */
+  sendCapacity?: number;
+}
+
+/** @internal What a selector lends its batch. */
+export interface BatchHost<T> {
+  readonly native: NativeSelector;
+  readonly keys: Map<number, SelectorKey<T>>;
+  keyOf(fileobj: FileLike): SelectorKey<T>;
+  /** The key of a registered fileobj, else its fd (argument errors as `register()`). */
+  target(fileobj: FileLike): SelectorKey<T> | number;
+  checkOpen(): void;
+  timeout(timeoutMs: unknown): number;
+}
+
+// Layout shared with packages/native/src/batch.h: ready records, then two
+// halves of send records; then the io bytes: two recv windows, then two send
+// halves. Pass k uses half k % 2 of each, so what pass k flushed and received
+// stays intact while pass k+1 is handled.
+const READY_STRIDE = 4; // fd, events, result, aux (offset or errno)
+const SEND_STRIDE = 5; // fd, offset, length, result, errno
+const MAX_IO = 0x7fffffff;
+
+const outOfRange = (name: string, i: unknown, length: number) =>
+  codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be >= 0 and < ${length}. Received ${String(i)}`);
+
+function size(name: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw invalidType(name, 'of type number', v);
+  if (!Number.isInteger(v) || v < min || v > MAX_IO) throw invalidValue(name, `must be an integer from ${min} to ${MAX_IO}`, v);
+  return v;
+}
+
+/**
+ * One native call per loop pass. `run()` flushes the sends queued since the
+ * last pass (in order), waits like `select()`, then makes one `recv` for each
+ * reported fd that asked for it (`setRecv()`), into slices of one reusable
+ * buffer, and reports per fd the events and what the recv gave, and per
+ * queued send the bytes taken. Nothing is allocated per pass or per fd once
+ * warm. The full contract is docs/batch.md.
+ *
+ * Get one with {@link BaseSelector.batch}; it lives as long as its selector.
+ */
+export class Batch<T = unknown> {
+  readonly #host: BatchHost<T>;
+  readonly #recvBytes: number;
+  #readyCap = 0;
+  #sendCap = 0;
+  #sendBytes = 0; // per half
+  #words!: Int32Array;
+  #buffer!: Buffer;
+  #parity = 0; // the half the next run() flushes from and receives into
+  // The last pass (half #parity ^ 1).
+  #length = 0;
+  #keys: (SelectorKey<T> | undefined)[] = [];
+  #flushed = 0;
+  // Queued for the next pass (half #parity).
+  #queued = 0;
+  #sendUsed = 0; // bytes of this half's send data in use
+  // Per half and ticket: the target object, and whether it was registered when queued.
+  #to: [FileLike[], FileLike[]] = [[], []];
+  #registered: [boolean[], boolean[]] = [[], []];
+
+  /** @internal Use {@link BaseSelector.batch}. */
+  constructor(host: BatchHost<T>, options: BatchOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options);
+    this.#host = host;
+    this.#recvBytes = size('options.recvBytes', options.recvBytes, 256 * 1024, 1);
+    const sendBytes = size('options.sendBytes', options.sendBytes, 64 * 1024, 0);
+    const sendCap = size('options.sendCapacity', options.sendCapacity, 64, 1);
+    this.#layout(Math.max(16, host.keys.size), sendCap, sendBytes);
+  }
+
+  /**
+   * The batch's bytes: the recv slices (`offset(i)`, `bytes(i)`) and the data
+   * `send()` copied. A view of the batch's memory; it is replaced when the
+   * memory grows (a `send()`, `sendRange()`, `resend()` or `run()` may grow
+   * it), so read it again rather than keep it.
+   */
+  get buffer(): Buffer {
+    return this.#buffer;
+  }
+
+  /** Bytes the recvs of one pass may fill in total (`options.recvBytes`). */
+  get recvBytes(): number {
+    return this.#recvBytes;
+  }
+
+  /**
+   * Recv up to `maxBytes` from `fileobj` on every pass that reports it
+   * readable, HUP or ERR; `0` stops. Kept across `modify()`; forgotten by
+   * `unregister()`.
+   * @throws `ERR_NOT_REGISTERED`, `ERR_SELECTOR_CLOSED`, argument errors
+   */
+  setRecv(fileobj: FileLike, maxBytes: number): void {
+    this.#host.checkOpen();
+    const key = this.#host.keyOf(fileobj);
+    const max = size('maxBytes', maxBytes, 0, 0);
+    this.#host.native.batchRecv(key.fd, max);
+  }
+
+  /**
+   * Queues `data` for `fileobj`, copied now, sent by the next `run()` before
+   * it waits. Sends to one fd go out in the order they were queued.
+   * `fileobj` need not be registered; if it is, the send is cancelled when
+   * that registration goes away before the flush, and a `Socket` closed
+   * before the flush cancels it too.
+   * @returns the send's ticket: its index for `sent()` / `sendError()` after that run
+   * @throws `ERR_SELECTOR_CLOSED`, argument errors
+   */
+  send(fileobj: FileLike, data: Uint8Array | string): number {
+    this.#host.checkOpen();
+    const target = this.#host.target(fileobj);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
+    return this.#queue(target, fileobj, this.#copy(bytes), bytes.byteLength);
+  }
+
+  /**
+   * Queues `length` bytes of `buffer` from `offset` for `fileobj`, without
+   * copying: typically a recv slice of the last pass (`offset(i)`,
+   * `bytes(i)`). The bytes must stay as they are until the next `run()`
+   * has flushed them; recv slices and copied send data do.
+   * @returns the send's ticket
+   * @throws `ERR_OUT_OF_RANGE` for a range outside `buffer`; as `send()` otherwise
+   */
+  sendRange(fileobj: FileLike, offset: number, length: number): number {
+    this.#host.checkOpen();
+    const target = this.#host.target(fileobj);
+    const end = this.#buffer.length;
+    if (!Number.isInteger(offset) || offset < 0 || offset > end) throw outOfRange('offset', offset, end + 1);
+    if (!Number.isInteger(length) || length < 0 || offset + length > end) throw outOfRange('length', length, end - offset + 1);
+    return this.#queue(target, fileobj, offset, length);
+  }
+
+  /**
+   * Queues again, to the same target, the bytes of send `ticket` of the
+   * last flush that were not taken (all of them unless `sent(ticket) > 0`),
+   * copied now. Nothing is queued when it was sent in full.
+   * @returns the new ticket, or -1 when nothing was left to send
+   * @throws `ERR_OUT_OF_RANGE` unless `0 <= ticket < flushed`; `ERR_SELECTOR_CLOSED`
+   */
+  resend(ticket: number): number {
+    this.#host.checkOpen();
+    const at = this.#flushedRecord(ticket);
+    const w = this.#words;
+    const taken = Math.max(0, w[at + 3]!);
+    const left = w[at + 2]! - taken;
+    if (left <= 0) return -1;
+    const from = w[at + 1]! + taken;
+    const half = this.#parity ^ 1;
+    const fileobj = this.#to[half]![ticket]!;
+    const target = this.#registered[half]![ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    // The copy may grow the memory: copy first, from the current buffer.
+    const offset = this.#copyWithin(from, left);
+    return this.#queue(target, fileobj, offset, left);
+  }
+
+  /** The bytes of send `ticket` of the last flush that were not taken (a view of `buffer`; allocates the view). */
+  unsent(ticket: number): Buffer {
+    const at = this.#flushedRecord(ticket);
+    const w = this.#words;
+    const taken = Math.max(0, w[at + 3]!);
+    const start = w[at + 1]! + taken;
+    return this.#buffer.subarray(start, start + Math.max(0, w[at + 2]! - taken));
+  }
+
+  /** Sends queued for the next `run()`. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /**
+   * One pass: flush the queued sends, wait up to `timeoutMs` (as `select()`:
+   * `null`/`undefined` forever, `0` or less: don't block; counted from the
+   * call), then recv for each reported fd that asked for it.
+   * @returns how many fds were reported (`length`); 0 on timeout
+   * @throws `ERR_SELECTOR_CLOSED`, a timeout argument error, or the wait's
+   *   {@link SystemError} (the flush happened: `sent()` has its results)
+   */
+  run(timeoutMs?: number | null): number {
+    const host = this.#host;
+    host.checkOpen();
+    const timeout = host.timeout(timeoutMs);
+    const keys = host.keys;
+    // Room for every key plus the waker's pair (a backend reports at most that many).
+    if (keys.size + 1 > this.#readyCap) this.#grow(2 * (keys.size + 1), this.#sendCap, this.#sendBytes);
+    const words = this.#words;
+    const half = this.#parity;
+    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
+    const n = this.#queued;
+    const to = this.#to[half]!;
+    const registered = this.#registered[half]!;
+    for (let t = 0; t < n; t++) {
+      const at = base + SEND_STRIDE * t;
+      const fd = words[at]!;
+      const fileobj = to[t]!;
+      // A registered target must still be registered with the same object,
+      // and a Socket must still own its number: otherwise the number may now
+      // name another connection.
+      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
+      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
+    }
+    this.#parity = half ^ 1;
+    this.#flushed = n;
+    this.#queued = 0;
+    this.#sendUsed = 0;
+    this.#length = 0;
+    const m = host.native.batchRun(timeout, n, half);
+    const ks = this.#keys;
+    for (let i = 0; i < m; i++) {
+      const key = keys.get(words[READY_STRIDE * i]!);
+      if (i === ks.length) ks.push(key);
+      else ks[i] = key;
+    }
+    this.#length = m;
+    return m;
+  }
+
+  /** How many fds the last `run()` reported. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** The key of entry `i` of the last pass (as it was when `run()` returned). */
+  key(i: number): SelectorKey<T> {
+    return this.#keys[this.#entry(i)]!;
+  }
+
+  /** The fd of entry `i`. */
+  fd(i: number): number {
+    return this.#words[READY_STRIDE * this.#entry(i)]!;
+  }
+
+  /** The ready events of entry `i`: a non-negative mask, as `select()` reports it. */
+  events(i: number): number {
+    return this.#words[READY_STRIDE * this.#entry(i) + 1]! >>> 0;
+  }
+
+  /**
+   * What the recv of entry `i` gave: bytes read (`> 0`), `0` for end of
+   * stream, or a negative {@link BatchResult} (`NONE`, `AGAIN`, `ERROR`, `NO_ROOM`).
+   */
+  bytes(i: number): number {
+    return this.#words[READY_STRIDE * this.#entry(i) + 2]!;
+  }
+
+  /** Where entry `i`'s bytes start in `buffer` (0 when `bytes(i) <= 0`). */
+  offset(i: number): number {
+    const at = READY_STRIDE * this.#entry(i);
+    return this.#words[at + 2]! > 0 ? this.#words[at + 3]! : 0;
+  }
+
+  /** Entry `i`'s bytes as a view of `buffer` (allocates the view; empty unless `bytes(i) > 0`). */
+  data(i: number): Buffer {
+    const at = READY_STRIDE * this.#entry(i);
+    const n = this.#words[at + 2]!;
+    if (n <= 0) return this.#buffer.subarray(0, 0);
+    const off = this.#words[at + 3]!;
+    return this.#buffer.subarray(off, off + n);
+  }
+
+  /** The recv failure of entry `i` (`bytes(i) === ERROR`) as a {@link SystemError}, else `null`. */
+  error(i: number): SystemError | null {
+    const at = READY_STRIDE * this.#entry(i);
+    if (this.#words[at + 2] !== BatchResult.ERROR) return null;
+    return new SystemError(-this.#words[at + 3]!, 'recv', this.#words[at]);
+  }
+
+  /** How many queued sends the last `run()` flushed: the valid tickets for `sent()`. */
+  get flushed(): number {
+    return this.#flushed;
+  }
+
+  /**
+   * What send `ticket` of the last flush gave: bytes taken (`>= 0`; fewer
+   * than queued is a partial send: `resend(ticket)` queues the rest), or a
+   * negative {@link BatchResult} (`AGAIN`, `ERROR`, `SKIPPED`, `CANCELLED`).
+   * @throws `ERR_OUT_OF_RANGE` unless `0 <= ticket < flushed`
+   */
+  sent(ticket: number): number {
+    return this.#words[this.#flushedRecord(ticket) + 3]!;
+  }
+
+  /** The failure of send `ticket` (`sent(ticket) === ERROR`) as a {@link SystemError}, else `null`. */
+  sendError(ticket: number): SystemError | null {
+    const at = this.#flushedRecord(ticket);
+    if (this.#words[at + 3] !== BatchResult.ERROR) return null;
+    return new SystemError(-this.#words[at + 4]!, 'send', this.#words[at]);
+  }
+
+  // -- internals ---------------------------------------------------------
+
+  #entry(i: number): number {
+    if (!(i >= 0 && i < this.#length)) throw outOfRange('index', i, this.#length);
+    return i | 0;
+  }
+
+  // The word index of flushed send `t` (in the half the last run used).
+  #flushedRecord(t: number): number {
+    if (!(t >= 0 && t < this.#flushed)) throw outOfRange('ticket', t, this.#flushed);
+    return READY_STRIDE * this.#readyCap + (this.#parity ^ 1) * SEND_STRIDE * this.#sendCap + SEND_STRIDE * (t | 0);
+  }
+
+  #sendStart(half: number): number {
+    return 2 * this.#recvBytes + half * this.#sendBytes;
+  }
+
+  // Room for n more bytes of send data in the current half; returns where they go.
+  #reserve(n: number): number {
+    if (this.#sendUsed + n > this.#sendBytes) {
+      const want = Math.max(2 * this.#sendBytes, this.#sendUsed + n);
+      if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
+      this.#grow(this.#readyCap, this.#sendCap, want);
+    }
+    const at = this.#sendStart(this.#parity) + this.#sendUsed;
+    this.#sendUsed += n;
+    return at;
+  }
+
+  #copy(bytes: Uint8Array): number {
+    const at = this.#reserve(bytes.byteLength);
+    this.#buffer.set(bytes, at);
+    return at;
+  }
+
+  // Copies `n` bytes at `from` (an offset in buffer, which may move while
+  // growing) into the current half's send data.
+  #copyWithin(from: number, n: number): number {
+    const sendStart = this.#sendStart(this.#parity ^ 1);
+    const inOtherSendHalf = from >= sendStart && from < sendStart + this.#sendBytes;
+    const rel = from - sendStart;
+    const at = this.#reserve(n);
+    // Growing moves the send halves (the recv windows stay put).
+    const src = inOtherSendHalf ? this.#sendStart(this.#parity ^ 1) + rel : from;
+    this.#buffer.copyWithin(at, src, src + n);
+    return at;
+  }
+
+  #queue(target: SelectorKey<T> | number, fileobj: FileLike, offset: number, length: number): number {
+    if (this.#queued === this.#sendCap) this.#grow(this.#readyCap, 2 * this.#sendCap, this.#sendBytes);
+    const t = this.#queued++;
+    const half = this.#parity;
+    const at = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap + SEND_STRIDE * t;
+    const registered = typeof target !== 'number';
+    const w = this.#words;
+    w[at] = registered ? target.fd : target;
+    w[at + 1] = offset;
+    w[at + 2] = length;
+    w[at + 3] = 0;
+    w[at + 4] = 0;
+    // A registered target is checked against its key's object (which may be
+    // the number it was registered as, even when `fileobj` is its Socket).
+    this.#to[half]![t] = registered ? target.fileobj : fileobj;
+    this.#registered[half]![t] = registered;
+    return t;
+  }
+
+  #layout(readyCap: number, sendCap: number, sendBytes: number): void {
+    const words = READY_STRIDE * readyCap + 2 * SEND_STRIDE * sendCap;
+    const ioOffset = 8 * Math.ceil((4 * words) / 8);
+    const ioBytes = 2 * this.#recvBytes + 2 * sendBytes;
+    if (ioBytes > MAX_IO) throw invalidValue('options', `needs more than ${MAX_IO} bytes of memory`, ioBytes);
+    const memory = new ArrayBuffer(ioOffset + ioBytes);
+    this.#host.native.batchMemory(memory, readyCap, sendCap, ioOffset, this.#recvBytes, ioBytes);
+    this.#words = new Int32Array(memory, 0, words);
+    this.#buffer = Buffer.from(memory, ioOffset, ioBytes);
+    this.#readyCap = readyCap;
+    this.#sendCap = sendCap;
+    this.#sendBytes = sendBytes;
+  }
+
+  // A bigger memory with everything still needed copied over: the last
+  // pass's ready records, both halves of send records (queued, and results
+  // of the last flush), the recv windows and both halves of send data, whose
+  // offsets in the records move with them.
+  #grow(readyCap: number, sendCap: number, sendBytes: number): void {
+    const old = { words: this.#words, buffer: this.#buffer, readyCap: this.#readyCap, sendCap: this.#sendCap, sendBytes: this.#sendBytes };
+    const oldSendStart = [this.#sendStart(0), this.#sendStart(1)];
+    this.#layout(readyCap, sendCap, sendBytes);
+    const w = this.#words;
+    w.set(old.words.subarray(0, READY_STRIDE * Math.min(old.readyCap, readyCap)), 0);
+    for (let h = 0; h < 2; h++) {
+      const from = READY_STRIDE * old.readyCap + h * SEND_STRIDE * old.sendCap;
+      const to = READY_STRIDE * readyCap + h * SEND_STRIDE * sendCap;
+      w.set(old.words.subarray(from, from + SEND_STRIDE * old.sendCap), to);
+      const used = h === this.#parity ? this.#queued : this.#flushed;
+      for (let t = 0; t < used; t++) {
+        const off = w[to + SEND_STRIDE * t + 1]!;
+        for (let s = 0; s < 2; s++) {
+          if (off >= oldSendStart[s]! && off <= oldSendStart[s]! + old.sendBytes) {
+            w[to + SEND_STRIDE * t + 1] = off - oldSendStart[s]! + this.#sendStart(s);
+          }
+        }
+      }
+      this.#buffer.set(old.buffer.subarray(oldSendStart[h], oldSendStart[h]! + old.sendBytes), this.#sendStart(h));
+    }
+    this.#buffer.set(old.buffer.subarray(0, 2 * this.#recvBytes), 0);
+  }
+}
