@@ -234,7 +234,7 @@ const MUTANTS = [
   },
   {
     name: 'unregister-after-close-throws',
-    file: 'packages/native/src/selector.cc',
+    file: 'packages/native/src/selector_js.cc',
     find: 'if (err && err != EBADF && err != ENOENT) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
     replace: 'if (err) ThrowOpError(info.Env(), err, b->Caps().remove_syscall, fd);',
     tests: ['test/selector.test'],
