@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,22 @@ test('pnpm bench --smoke exits 0 and prints the three tables', () => {
   assert.match(run.stdout, 'Echo throughput');
   assert.match(run.stdout, 'wait() vs select()');
   assert.match(run.stdout, /dispatch \[1\/\d+\]/); // a progress line per step
+});
+
+// The negative control of the exit status above: a preload that makes every
+// iomux dispatch child die at start (as a stale build of @iomux/core did) must
+// end the run with exit status 1, not only a line in its notes.
+test('a measurement that cannot be made makes pnpm bench exit 1', () => {
+  const preload = join(dir, 'break-dispatch.mjs');
+  writeFileSync(preload, "if (process.argv[1]?.endsWith('dispatch.mjs')) throw new Error('planted: this dispatch child cannot start');\n");
+  const broken = spawnSync(
+    process.execPath,
+    ['packages/bench/src/cli.mjs', '--smoke', '--only', 'dispatch', '--backend', 'epoll', '--json', join(dir, 'broken.json'), '--svg', join(dir, 'broken.svg')],
+    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: `--import=${preload}` } },
+  );
+  assert.is(broken.status, 1, `exit ${broken.status}\n${broken.stdout}\n${broken.stderr}`);
+  assert.match(broken.stderr, /measurements? failed/);
+  assert.match(broken.stdout, /planted: this dispatch child cannot start/);
 });
 
 test('the JSON records the machine and every raw sample', () => {

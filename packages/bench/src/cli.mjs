@@ -120,6 +120,14 @@ const note = (msg) => {
   notes.push(msg);
   progress(`note: ${msg}`);
 };
+// A measurement that could not be made: noted like the rest, and the run ends
+// with exit status 1, so a broken build is never mistaken for a finished run.
+let failures = 0;
+/** @param {string} msg */
+const failure = (msg) => {
+  failures++;
+  note(msg);
+};
 // ---------------------------------------------------------------- machine
 const fdLimit = raiseFdLimit(1 << 20); // children inherit it
 const meta = {
@@ -217,7 +225,7 @@ async function runDispatch() {
       }
     }
     if (failed) {
-      note(`dispatch ${backend} N=${n} A=${A} ${use} failed: ${failed}`);
+      failure(`dispatch ${backend} N=${n} A=${A} ${use} failed: ${failed}`);
       continue;
     }
     const stat = (xs) => ({
@@ -294,7 +302,7 @@ async function runEcho() {
           ], { timeoutMs: E.warmupMs + E.durationMs + 60_000 });
           const rec = r.stdout.trim() ? JSON.parse(lastLine(r.stdout)) : null;
           if (r.code !== 0 || !rec) {
-            note(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
+            failure(`echo ${name} C=${sc.conns} ${sc.size}B D=${sc.depth}: load generator failed (exit ${r.code}) ${r.stderr.trim()} ${rec ? `mismatches ${rec.mismatches}, failures ${rec.failures}` : ''}`);
             continue;
           }
           meta.clkTck = rec.clk_tck;
@@ -334,7 +342,7 @@ async function runWait() {
     step++;
     const r = await runProgram(process.execPath, [join(SRC, 'wait.mjs'), '--backend', backend, '--ms', String(W.ms), '--reps', String(W.reps)]);
     if (r.code !== 0) {
-      note(`wait ${backend} failed: ${r.stderr.trim()}`);
+      failure(`wait ${backend} failed: ${r.stderr.trim()}`);
       continue;
     }
     const rec = JSON.parse(lastLine(r.stdout));
@@ -381,4 +389,8 @@ if (results.dispatch.summary.length) {
 process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? ''));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
+if (failures > 0) {
+  process.stderr.write(`bench: ${failures} measurement${failures === 1 ? '' : 's'} failed (see Notes)\n`);
+  exitCode = 1;
+}
 process.exitCode = exitCode;
