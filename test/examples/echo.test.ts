@@ -13,6 +13,7 @@ const servers: { name: string; extra: string[]; backends: string[] }[] = [
   { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: ['select', 'poll', 'epoll'] },
   { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: ['epoll'] },
   { name: 'echo-async', extra: [], backends: ['select', 'poll', 'epoll'] },
+  { name: 'echo-batch', extra: [], backends: ['select', 'poll', 'epoll'] },
 ];
 
 test.after(killAll);
