@@ -3,7 +3,8 @@
 # the warnings-as-errors build; one count per check), then its negative
 # controls (`pnpm lint:selftest`: a return in finally, a type error in a test,
 # an unused variable in an example, ... must each fail their check; one count
-# per case). Ends with the combined "N passed, N failed".
+# per case), then the API reference (typedoc, warnings as errors). Ends with
+# the combined "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,5 +35,9 @@ echo "--- pnpm lint"
 stage pnpm -s lint
 echo "--- pnpm lint:selftest"
 stage pnpm -s lint:selftest
+# The API reference: typedoc with warnings as errors (every export documented,
+# every link resolves). It prints no count of its own.
+echo "--- pnpm run docs"
+stage bash -c 'if pnpm -s run docs; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi'
 echo "$passed passed, $failed failed"
 exit $status
