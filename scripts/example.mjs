@@ -33,4 +33,21 @@ if (!name || !names.includes(name)) {
 const file = join(dir, `${name}.mjs`);
 // The example reads its flags from process.argv, as if started as `node examples/NAME.mjs ...`.
 process.argv = [process.argv[0], file, ...rest];
+// Ctrl-C reaches the example twice under pnpm: from the terminal (the whole
+// process group) and forwarded by pnpm itself. If the second lands while Node
+// tears down after the example's clean shutdown (its signal handlers already
+// closed), it kills the process, and pnpm reports the job as interrupted.
+// So once an example whose main loop ended on a signal has returned, exit at
+// once, with its status: there is nothing left to run. (Examples that return
+// early and stop from event handlers, like echo-workers, are not affected.)
+/** @type {NodeJS.Signals | null} */
+let stopSignal = null;
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(sig, () => {
+    stopSignal ??= sig;
+    // An example that does not handle the signal must still die of it.
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
 await import(pathToFileURL(file).href);
+if (stopSignal !== null) process.exit();
