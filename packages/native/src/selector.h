@@ -1,5 +1,5 @@
 // The native side of one selector: its backend and the machinery behind
-// wait(). The JS-facing wrapper (selector.cc) holds one of these.
+// wait(). The JS-facing selector (selector_js.cc) holds one of these.
 #pragma once
 
 #include <memory>
