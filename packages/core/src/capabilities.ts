@@ -1,6 +1,6 @@
 import { invalidValue } from './errors.ts';
 import { native } from './native.ts';
-import type { BackendName } from './selector.ts';
+import { BACKEND_NAMES, type BackendName } from './registry.ts';
 
 /**
  * What one backend can do, as its native implementation describes itself.
@@ -24,7 +24,12 @@ export interface BackendCapabilities {
   readonly reportsHup: boolean;
   /** An fd closed while registered is reported as `NVAL` (select, poll) rather than dropped silently (epoll). */
   readonly reportsClosedFd: boolean;
-  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll). */
+  /**
+   * An fd closed while registered is not closed at all (io_uring: the armed poll request holds its file, so a
+   * socket stays connected and its peer sees no EOF) until `unregister()` or the selector's `close()`.
+   */
+  readonly keepsClosedFdOpen: boolean;
+  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll; io_uring's eventfd). */
   readonly pollableKernelFd: boolean;
   /**
    * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
@@ -62,6 +67,6 @@ for (const [name, c] of Object.entries(native.capabilities) as [BackendName, Bac
  */
 export function capabilities(backend: BackendName): BackendCapabilities {
   const c = RECORDS.get(backend);
-  if (c === undefined) throw invalidValue('backend', "must be one of 'select', 'poll' or 'epoll'", backend);
+  if (c === undefined) throw invalidValue('backend', `must be one of ${BACKEND_NAMES.map((n) => `'${n}'`).join(', ')}`, backend);
   return c;
 }

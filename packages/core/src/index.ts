@@ -18,6 +18,7 @@ export {
   BaseSelector,
   DefaultSelector,
   EpollSelector,
+  IoUringSelector,
   PollSelector,
   SelectSelector,
   backends,

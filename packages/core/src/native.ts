@@ -5,13 +5,14 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import type { BackendName } from './registry.ts';
 
 /** What a native wait reports: an errno (0: fine) and whether its deadline passed. */
 export type WaitCallback = (errno: number, timedOut: boolean) => void;
 
 /** One backend's capability record, as the addon describes it. */
 export interface NativeCapabilities {
-  backend: 'select' | 'poll' | 'epoll';
+  backend: BackendName;
   maxFd: number;
   edge: boolean;
   exclusive: boolean;
@@ -19,6 +20,7 @@ export interface NativeCapabilities {
   rdhupNeedsIn: boolean;
   reportsHup: boolean;
   reportsClosedFd: boolean;
+  keepsClosedFdOpen: boolean;
   pollableKernelFd: boolean;
   watchesEmptyMask: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
@@ -83,7 +85,9 @@ export interface NativeSocketApi {
 
 export interface NativeAddon {
   NativeSelector: new (backend: string) => NativeSelector;
-  capabilities: Record<'select' | 'poll' | 'epoll', NativeCapabilities>;
+  capabilities: Record<BackendName, NativeCapabilities>;
+  /** The backend registry, in order: each name, and why it cannot run here (null: it can). */
+  backends: { name: BackendName; available: boolean; reason: string | null }[];
   setErrorFactory(
     factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
   ): void;

@@ -48,6 +48,8 @@ struct Capabilities {
   bool rdhup_needs_in;      // RDHUP can only be watched together with IN
   bool reports_hup;         // HUP/ERR are told apart from readiness
   bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
+  bool keeps_closed_fd_open;  // an fd closed while registered stays open (its file is held) until
+                              // unregister() or close()
   bool pollable_kernel_fd;  // KernelFd() can be handed to libuv: wait() needs no thread
   bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
   // The system call each operation's errors name; nullptr where the
@@ -61,6 +63,7 @@ struct Capabilities {
 extern const Capabilities kSelectCaps;
 extern const Capabilities kPollCaps;
 extern const Capabilities kEpollCaps;
+extern const Capabilities kIoUringCaps;
 
 // A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
 // milliseconds. Kernel waits are not restarted after a signal handler runs
@@ -118,6 +121,13 @@ class Backend {
   // The kernel object's fd (the epoll fd), or -1 when there is none.
   virtual int KernelFd() const { return -1; }
 
+  // Called before the caller sleeps on KernelFd() (a wait()'s watcher
+  // starts, or a registration changed while one is armed): submits work the
+  // backend queued (io_uring queues registrations into the next wait) and
+  // makes sure KernelFd() wakes the sleeper for anything already pending.
+  // Wait() does the same itself. Returns 0 or an errno.
+  virtual int Flush() { return 0; }
+
   // For a wait on another thread (when !Caps().pollable_kernel_fd): block
   // until a registered fd may be ready, until wake_fd is readable, or until
   // the deadline. Sets *err (an errno) and returns kReady on failure. Works
@@ -156,6 +166,25 @@ void DrainWaker(int fd);
 std::unique_ptr<Backend> MakeSelectBackend(int* err);
 std::unique_ptr<Backend> MakePollBackend(int* err);
 std::unique_ptr<Backend> MakeEpollBackend(int* err);
+std::unique_ptr<Backend> MakeIoUringBackend(int* err);
+// Why io_uring cannot be used here (the kernel, the sysctl, a seccomp
+// filter, a missing feature), or nullptr when it can. Probed once.
+const char* IoUringUnavailable();
+
+// The backend registry: the one list of backends, in the order backends()
+// reports them. The native factory, the capability records and the
+// availability that TypeScript sees (and, through it, backends(),
+// createSelector(), the tests' backend lists) are all read from here.
+struct BackendEntry {
+  const Capabilities* caps;                   // caps->name is the backend's name
+  std::unique_ptr<Backend> (*make)(int* err);  // the factory
+  const char* make_syscall;                   // what a failed make() names
+  const char* (*unavailable)();               // nullptr: always available; else the probe
+};
+extern const BackendEntry kBackends[];
+extern const int kBackendCount;
+// The entry named `name`, or nullptr.
+const BackendEntry* FindBackend(const char* name);
 
 // True when fd refers to an open file description.
 bool FdIsOpen(int fd);

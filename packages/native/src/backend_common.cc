@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstring>
 
 #include "backend.h"
 
@@ -18,7 +19,8 @@ namespace iomux::detail {
 const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
-    /*reports_hup=*/false, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
+    /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/false,
     // An fd with no interest bit is in none of the three sets.
     /*watches_empty_mask=*/false,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
@@ -28,18 +30,39 @@ const Capabilities kSelectCaps = {
 const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
-    /*reports_hup=*/true, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
-    /*watches_empty_mask=*/true,
+    /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/false, /*watches_empty_mask=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
 const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
-    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
-    /*watches_empty_mask=*/true,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
+
+const Capabilities kIoUringCaps = {
+    "io_uring", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    // A poll request holds its file: close() of a registered fd does not
+    // close it, so it is neither reported nor forgotten, until unregister().
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/true,
+    // KernelFd() is an eventfd registered with the ring, not the ring's fd.
+    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true,
+    // Add() checks the fd with fcntl(F_GETFD) and queues its request; the
+    // request, a change or a removal goes in with an io_uring_enter.
+    "io_uring_enter", "fcntl", "io_uring_enter", "io_uring_enter",
+};
+
+const BackendEntry kBackends[] = {
+    {&kSelectCaps, MakeSelectBackend, "select", nullptr},
+    {&kPollCaps, MakePollBackend, "poll", nullptr},
+    {&kEpollCaps, MakeEpollBackend, "epoll_create1", nullptr},
+    {&kIoUringCaps, MakeIoUringBackend, "io_uring_setup", IoUringUnavailable},
+};
+const int kBackendCount = static_cast<int>(sizeof kBackends / sizeof kBackends[0]);
 // clang-format on
 
 namespace {
@@ -74,6 +97,13 @@ int64_t Deadline::RemainingCeil(int64_t unit_ns, int64_t cap) const {
 int ToKernelMs(const Deadline& d) {
   if (d.forever()) return -1;
   return static_cast<int>(d.RemainingCeil(1000000, INT_MAX));
+}
+
+const BackendEntry* FindBackend(const char* name) {
+  for (const BackendEntry& b : kBackends) {
+    if (std::strcmp(b.caps->name, name) == 0) return &b;
+  }
+  return nullptr;
 }
 
 bool FdIsOpen(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }

@@ -28,7 +28,10 @@ int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
   }
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
   callback_ = Napi::Persistent(callback);
-  int err = waiter_->Start(deadline_);
+  // Work the backend queued (io_uring's registrations) goes in before the
+  // watcher sleeps.
+  int err = backend_->Flush();
+  if (err == 0) err = waiter_->Start(deadline_);
   if (err) callback_.Reset();
   return err;
 }
@@ -39,7 +42,11 @@ void SelectorCore::Disarm() {
 }
 
 void SelectorCore::Changed() {
-  if (waiter_) waiter_->Changed();
+  if (!waiter_) return;
+  // A pending wait takes the change: a backend that queues it submits it
+  // now (an error shows in the wait, which the backend wakes for it).
+  if (!callback_.IsEmpty()) backend_->Flush();
+  waiter_->Changed();
 }
 
 void SelectorCore::OnDone(void* ctx, int err, bool timed_out) {
