@@ -37,6 +37,11 @@ export interface BackendCapabilities {
    */
   readonly watchesEmptyMask: boolean;
   /**
+   * A regular file (or `/dev/null`) can be registered and is reported as always ready (select, poll,
+   * io_uring); epoll refuses it with `EPERM`.
+   */
+  readonly watchesRegularFiles: boolean;
+  /**
    * The system call each operation's errors name; `null` where the operation
    * makes none (select and poll keep their interest sets in user space).
    */

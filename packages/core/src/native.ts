@@ -23,6 +23,7 @@ export interface NativeCapabilities {
   keepsClosedFdOpen: boolean;
   pollableKernelFd: boolean;
   watchesEmptyMask: boolean;
+  watchesRegularFiles: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
 }
 

@@ -52,6 +52,7 @@ struct Capabilities {
                               // unregister() or close()
   bool pollable_kernel_fd;  // KernelFd() can be handed to libuv: wait() needs no thread
   bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
   const char* wait_syscall;

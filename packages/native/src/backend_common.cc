@@ -22,7 +22,7 @@ const Capabilities kSelectCaps = {
     /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
     /*pollable_kernel_fd=*/false,
     // An fd with no interest bit is in none of the three sets.
-    /*watches_empty_mask=*/false,
+    /*watches_empty_mask=*/false, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
     "select", "fcntl", nullptr, nullptr,
 };
@@ -31,7 +31,7 @@ const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/false, /*watches_empty_mask=*/true,
+    /*pollable_kernel_fd=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
@@ -39,7 +39,7 @@ const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true,
+    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
 
@@ -50,7 +50,8 @@ const Capabilities kIoUringCaps = {
     // close it, so it is neither reported nor forgotten, until unregister().
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/true,
     // KernelFd() is an eventfd registered with the ring, not the ring's fd.
-    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true,
+    // A regular file's poll request completes at once, as poll(2) reports it.
+    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD) and queues its request; the
     // request, a change or a removal goes in with an io_uring_enter.
     "io_uring_enter", "fcntl", "io_uring_enter", "io_uring_enter",

@@ -548,13 +548,16 @@ class IoUringBackend final : public Backend {
       return;
     }
     if (last) reg->armed = false;
+    // The fd was closed before its request reached the kernel: forgotten
+    // silently, as epoll forgets a closed fd (no request is left to re-arm).
+    if (c.res == -EBADF) return;
     uint32_t ready;
     if (c.res >= 0) {
       ready = FilterReady(static_cast<uint32_t>(c.res), reg->events);
     } else if (c.res == -ECANCELED) {
       ready = 0;  // ended without news (a multishot whose completions overflowed)
     } else {
-      ready = c.res == -EBADF ? kNval : kErr;
+      ready = kErr;
     }
     if (ready != 0) Emit(out, cap, n, fd, ready, reg);
     if (reg->armed) return;
