@@ -29,8 +29,18 @@ export interface BackendCapabilities {
    * socket stays connected and its peer sees no EOF) until `unregister()` or the selector's `close()`.
    */
   readonly keepsClosedFdOpen: boolean;
-  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll; io_uring's eventfd). */
+  /**
+   * The backend has a pollable kernel object of its own, which `fileno()` returns (epoll's fd;
+   * io_uring: the eventfd its ring signals, since a DEFER_TASKRUN ring's own fd never wakes a poller).
+   */
   readonly pollableKernelFd: boolean;
+  /**
+   * `wait()` blocks on a dedicated thread in the mechanism's own call and is handed what that
+   * one call saw (select, poll and epoll). Nothing is asked of the kernel twice, so files that
+   * report a change only to the first poll (`/proc/self/mounts`) lose nothing. `false`: libuv
+   * watches the backend's kernel fd and the result is collected on the JS thread.
+   */
+  readonly waitOnThread: boolean;
   /**
    * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
    * the always-reported conditions (poll, epoll); select has no set for them and never reports it.

@@ -13,14 +13,14 @@
 
 namespace iomux::detail {
 
-// The three records read as a table, one line per group of fields: kept as
+// The records read as a table, one line per group of fields: kept as
 // written, where clang-format would put each field on a line of its own.
 // clang-format off
 const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
     /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/false,
+    /*pollable_kernel_fd=*/false, /*wait_on_thread=*/true,
     // An fd with no interest bit is in none of the three sets.
     /*watches_empty_mask=*/false, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
@@ -31,7 +31,8 @@ const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
+    /*pollable_kernel_fd=*/false, /*wait_on_thread=*/true, /*watches_empty_mask=*/true,
+    /*watches_regular_files=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
@@ -39,7 +40,10 @@ const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
+    /*pollable_kernel_fd=*/true,
+    // libuv polling the epoll fd would poll every ready item once more, and
+    // a report-once file (/proc/self/mounts) would lose its event there.
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
 
@@ -50,8 +54,11 @@ const Capabilities kIoUringCaps = {
     // close it, so it is neither reported nor forgotten, until unregister().
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/true,
     // KernelFd() is an eventfd registered with the ring, not the ring's fd.
+    // libuv polling it consumes nothing: the completions stay in the ring
+    // until the JS thread's Wait() reads them, so wait() needs no thread.
+    /*pollable_kernel_fd=*/true, /*wait_on_thread=*/false,
     // A regular file's poll request completes at once, as poll(2) reports it.
-    /*pollable_kernel_fd=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
+    /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD) and queues its request; the
     // request, a change or a removal goes in with an io_uring_enter.
     "io_uring_enter", "fcntl", "io_uring_enter", "io_uring_enter",

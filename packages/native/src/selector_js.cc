@@ -159,6 +159,7 @@ napi_value SetBuffer(napi_env env, napi_callback_info cbinfo) {
     s->buffer_ref = Napi::Persistent(a);
     s->buffer = a.Data();
     s->capacity = static_cast<int>(a.ElementLength() / 2);
+    s->core->SetResultBuffer(s->buffer, s->capacity);
     return nullptr;
   });
 }
@@ -169,7 +170,7 @@ Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
 }
 
 const char* WaiterSyscall(Selector* s) {
-  return s->core->backend()->Caps().pollable_kernel_fd ? "uv_poll_start" : "eventfd";
+  return s->core->backend()->Caps().wait_on_thread ? "eventfd" : "uv_poll_start";
 }
 
 // arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
@@ -389,6 +390,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("reportsClosedFd", c.reports_closed_fd);
   o.Set("keepsClosedFdOpen", c.keeps_closed_fd_open);
   o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  o.Set("waitOnThread", c.wait_on_thread);
   o.Set("watchesEmptyMask", c.watches_empty_mask);
   o.Set("watchesRegularFiles", c.watches_regular_files);
   Napi::Object sys = Napi::Object::New(env);
