@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -145,6 +146,9 @@ struct Reg {
   uint64_t pass = 0;    // the Wait() that last reported it...
   int slot = 0;         // ...in this output pair
   uint64_t empty_pass = 0;  // the Wait() that last saw it complete with nothing to report
+  bool socket = false;      // a socket: its "readable" wake-ups say PRI too
+  uint64_t settle = 0;      // the reap whose completions it has in...
+  uint32_t pending = 0;     // ...this mask
 };
 
 class IoUringBackend final : public Backend {
@@ -214,10 +218,12 @@ class IoUringBackend final : public Backend {
 
   int Add(int fd, uint32_t events) override {
     // The request would fail later; the contract wants EBADF now.
-    if (!FdIsOpen(fd)) return EBADF;
+    struct stat st;
+    if (fstat(fd, &st) != 0 && errno == EBADF) return EBADF;
     Reg& reg = regs_[fd];
     reg = Reg{};
     reg.events = events;
+    reg.socket = S_ISSOCK(st.st_mode);
     int err = Arm(fd, &reg);
     if (err) regs_.erase(fd);
     return err;
@@ -493,6 +499,7 @@ class IoUringBackend final : public Backend {
       StoreRelease(ring_->cq_head, head + 1);
       Handle(c, out, cap, &n);
     }
+    Settle(out, cap, &n);
     return n;
   }
 
@@ -551,14 +558,52 @@ class IoUringBackend final : public Backend {
     // The fd was closed before its request reached the kernel: forgotten
     // silently, as epoll forgets a closed fd (no request is left to re-arm).
     if (c.res == -EBADF) return;
-    uint32_t ready;
+    uint32_t ready = 0;  // -ECANCELED: ended without news (a multishot whose completions overflowed)
     if (c.res >= 0) {
       ready = FilterReady(static_cast<uint32_t>(c.res), reg->events);
-    } else if (c.res == -ECANCELED) {
-      ready = 0;  // ended without news (a multishot whose completions overflowed)
-    } else {
+    } else if (c.res != -ECANCELED) {
       ready = kErr;
     }
+    if (reg->settle != settle_id_) {
+      reg->settle = settle_id_;
+      reg->pending = 0;
+      settle_.push_back(fd);
+    }
+    reg->pending |= ready;
+  }
+
+  // Completes the reports of one reap. A completion carries the mask of the
+  // wake-up that ended the poll, not the file's state: a pipe whose reader
+  // left while it was writable completes with OUT, without ERR; a socket's
+  // "readable" wake-up says IN|PRI; data drained since is still IN. So the
+  // completions say which fds to look at, and one poll(2) over just those
+  // (O(ready)) says what they are, as epoll_wait() re-polls its ready
+  // items. Only what poll(2) cannot see again is taken from the completion:
+  // PRI and ERR of a file that reports a change once (/proc/self/mounts),
+  // which the kernel's own poll of the file at wake-up consumed.
+  void Settle(int32_t* out, int cap, int* n) {
+    if (settle_.empty()) return;
+    check_.clear();
+    for (int fd : settle_) check_.push_back(pollfd{fd, static_cast<short>(regs_[fd].events & kInterestBits), 0});
+    if (poll(check_.data(), check_.size(), 0) < 0) {
+      for (pollfd& p : check_) p.revents = 0;
+    }
+    for (const pollfd& p : check_) {
+      Reg* reg = &regs_[p.fd];
+      auto rev = static_cast<uint32_t>(static_cast<uint16_t>(p.revents));
+      // The number was closed while the request held its file: as epoll
+      // does for a closed fd, nothing is reported and nothing re-armed.
+      if ((rev & kNval) != 0) continue;
+      uint32_t ready = FilterReady(rev, reg->events) | (reg->pending & (reg->socket ? kErr : kErr | kPri));
+      Done(p.fd, reg, ready, out, cap, n);
+    }
+    settle_.clear();
+    settle_id_++;
+  }
+
+  // After a request of `reg` completed with `ready`: report, then re-arm as
+  // its mode says.
+  void Done(int fd, Reg* reg, uint32_t ready, int32_t* out, int cap, int* n) {
     if (ready != 0) Emit(out, cap, n, fd, ready, reg);
     if (reg->armed) return;
     if ((reg->events & kOneshot) != 0 && ready != 0) return;  // disarmed until modify()
@@ -627,6 +672,9 @@ class IoUringBackend final : public Backend {
   uint64_t pass_ = 0;
   std::unordered_map<int, Reg> regs_;
   std::vector<int> parked_;
+  std::vector<int> settle_;  // fds with completions in the current reap
+  std::vector<pollfd> check_;
+  uint64_t settle_id_ = 1;
   bool waker_armed_ = false;
   uint32_t waker_gen_ = 0;
   uint32_t waker_seq_ = 0;
