@@ -295,15 +295,11 @@ class IoUringBackend final : public Backend {
         s.opcode = kOpNop;
         s.user_data = Tag(kIgnoreReq, 0, 0);
       } else {
-        int err = 0;
-        Sqe* s = GetSqe(&err);
-        if (s == nullptr) return err;
-        PrepRemove(s, Tag(kPollReq, reg.gen, fd));
-        submit = true;
+        // At once: the request holds the file, and the caller may close the
+        // fd next, expecting the socket to close.
+        return RemoveNow(Tag(kPollReq, reg.gen, fd));
       }
     }
-    // At once: the request holds the file, and the caller may close the fd
-    // next, expecting the socket to close.
     return submit ? SubmitNow() : 0;
   }
 
@@ -315,12 +311,7 @@ class IoUringBackend final : public Backend {
         s.opcode = kOpNop;
         s.user_data = Tag(kIgnoreReq, 0, 0);
       } else {
-        int err = 0;
-        Sqe* s = GetSqe(&err);
-        if (s != nullptr) {
-          PrepRemove(s, Tag(kWakerReq, waker_gen_, 0));
-          SubmitNow();
-        }
+        RemoveNow(Tag(kWakerReq, waker_gen_, 0));
       }
     }
     waker_armed_ = false;
@@ -430,12 +421,57 @@ class IoUringBackend final : public Backend {
     return s;
   }
 
+  // A POLL_REMOVE of request `target`. Its own completion names the target
+  // (kind kIgnoreReq, the target's generation and fd; -1 for the waker's),
+  // so that a removal that found the request busy can be sent again.
   void PrepRemove(Sqe* s, uint64_t target) {
+    auto gen = static_cast<uint32_t>(target >> 32) & kGenMask;
+    bool waker = static_cast<Kind>(target >> 62) == kWakerReq;
     s->opcode = kOpPollRemove;
     s->fd = -1;
     s->addr = target;
-    s->user_data = Tag(kIgnoreReq, 0, 0);
+    s->user_data = Tag(kIgnoreReq, gen, waker ? -1 : static_cast<int>(static_cast<uint32_t>(target)));
     inflight_++;
+  }
+
+  // The removal `tag` found its request busy completing (EALREADY: under
+  // DEFER_TASKRUN, a wake-up's completion work was pending). A one-shot
+  // request then ends by itself, but a multishot one goes on holding its
+  // file: the removal must be sent again, after that work has run.
+  static uint64_t TargetOf(const Cqe& c) {
+    auto gen = static_cast<uint32_t>(c.user_data >> 32) & kGenMask;
+    auto fd = static_cast<int>(static_cast<uint32_t>(c.user_data));
+    return fd == -1 ? Tag(kWakerReq, gen, 0) : Tag(kPollReq, gen, fd);
+  }
+
+  // Looks in the CQ (without consuming it) for the completion of removal
+  // `tag`; if it says EALREADY, marks it handled and returns true.
+  bool RemovalWasBusy(uint64_t tag) {
+    uint32_t tail = LoadAcquire(ring_->cq_tail);
+    for (uint32_t i = *ring_->cq_head; i != tail; i++) {
+      Cqe& c = ring_->cqes[i & ring_->cq_mask];
+      if (c.user_data != tag) continue;
+      if (c.res != -EALREADY) return false;
+      c.res = 0;  // dealt with here: Handle() must not send it again
+      return true;
+    }
+    return false;
+  }
+
+  // Removes request `target` and returns once the kernel has let go of it
+  // (and of its file). Returns 0 or an errno.
+  int RemoveNow(uint64_t target) {
+    for (int attempt = 0; attempt < 8; attempt++) {
+      int err = 0;
+      Sqe* s = GetSqe(&err);
+      if (s == nullptr) return err;
+      PrepRemove(s, target);
+      uint64_t tag = s->user_data;
+      err = SubmitNow();
+      if (err) return err;
+      if (!RemovalWasBusy(tag)) return 0;
+    }
+    return 0;
   }
 
   int Arm(int fd, Reg* reg) {
@@ -525,7 +561,14 @@ class IoUringBackend final : public Backend {
     auto kind = static_cast<Kind>(c.user_data >> 62);
     auto gen = static_cast<uint32_t>(c.user_data >> 32) & kGenMask;
     auto fd = static_cast<int>(static_cast<uint32_t>(c.user_data));
-    if (kind == kIgnoreReq) return;
+    if (kind == kIgnoreReq) {
+      if (c.res == -EALREADY && gen != 0) {
+        int err = 0;
+        Sqe* s = GetSqe(&err);
+        if (s != nullptr) PrepRemove(s, TargetOf(c));  // goes in with the next enter
+      }
+      return;
+    }
     if (kind == kWakerReq) {
       if (waker_fd_ < 0 || gen != waker_gen_ || !waker_armed_) return;
       waker_armed_ = false;
