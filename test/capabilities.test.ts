@@ -100,6 +100,30 @@ for (const backend of testBackends()) {
       b.close();
     }));
 
+  test(`${backend}: keepsClosedFdOpen says whether close() of a registered socket waits for unregister()`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      b.setBlocking(false);
+      const fd = a.fileno();
+      sel.register(fd, IN);
+      sel.select(0); // the registration has reached the kernel (io_uring queues it until a wait)
+      a.close();
+      // The peer's view: EOF (an empty Buffer) once the socket is really closed, null while it is open.
+      const eof = () => b.recv(10)?.length === 0;
+      assert.is(eof(), !caps.keepsClosedFdOpen, caps.keepsClosedFdOpen ? 'held open by the selector' : 'closed at once');
+      sel.unregister(fd);
+      assert.ok(eof(), 'closed once unregistered');
+      // The selector's close() lets go of such a file too.
+      const [c, d] = s.pair();
+      d.setBlocking(false);
+      sel.register(c, IN);
+      sel.select(0);
+      c.close();
+      sel.close();
+      assert.is(d.recv(10)?.length, 0, 'closed once the selector is');
+    }));
+
   test(`${backend}: pollableKernelFd says whether the selector has a kernel fd of its own`, () =>
     withScope((s) => {
       const sel = s.selector(backend);
