@@ -122,7 +122,7 @@ class Sequence {
 
   constructor(readonly seed: number) {
     this.rnd = mulberry32(seed);
-    this.sels = Object.fromEntries(BACKENDS.map((b) => [b, createSelector(b)])) as typeof this.sels;
+    this.sels = Object.fromEntries(BACKENDS.map((b) => [b, createSelector(b)])) as Partial<Record<BackendName, Selector>> as Record<BackendName, Selector>;
   }
 
   int(n: number): number {

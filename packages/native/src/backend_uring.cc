@@ -31,8 +31,8 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <string>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -49,7 +49,8 @@ enum Kind : uint64_t { kPollReq = 0, kWakerReq = 1, kUpdateReq = 2, kIgnoreReq =
 constexpr uint32_t kGenMask = 0x3fffffffu;
 
 uint64_t Tag(Kind kind, uint32_t gen, int fd) {
-  return (static_cast<uint64_t>(kind) << 62) | (static_cast<uint64_t>(gen & kGenMask) << 32) | static_cast<uint32_t>(fd);
+  return (static_cast<uint64_t>(kind) << 62) | (static_cast<uint64_t>(gen & kGenMask) << 32) |
+         static_cast<uint32_t>(fd);
 }
 
 // Our bits are poll's bits; EXCLUSIVE is EPOLLEXCLUSIVE's bit, which the
@@ -137,18 +138,18 @@ struct Ring {
 
 // One registration.
 struct Reg {
-  uint32_t events = 0;  // the interest mask, modifiers included
-  uint32_t gen = 0;     // the generation the current request's completions carry
-  bool armed = false;   // a poll request is queued or in the kernel
-  uint32_t seq = 0;     // the SQ position of that request's SQE, while queued
+  uint32_t events = 0;         // the interest mask, modifiers included
+  uint32_t gen = 0;            // the generation the current request's completions carry
+  bool armed = false;          // a poll request is queued or in the kernel
+  uint32_t seq = 0;            // the SQ position of that request's SQE, while queued
   bool cancel_queued = false;  // a POLL_REMOVE of an older request waits in the SQ...
   uint32_t cancel_seq = 0;     // ...at this position
-  uint64_t pass = 0;    // the Wait() that last reported it...
-  int slot = 0;         // ...in this output pair
-  uint64_t empty_pass = 0;  // the Wait() that last saw it complete with nothing to report
-  bool socket = false;      // a socket: its "readable" wake-ups say PRI too
-  uint64_t settle = 0;      // the reap whose completions it has in...
-  uint32_t pending = 0;     // ...this mask
+  uint64_t pass = 0;           // the Wait() that last reported it...
+  int slot = 0;                // ...in this output pair
+  uint64_t empty_pass = 0;     // the Wait() that last saw it complete with nothing to report
+  bool socket = false;         // a socket: its "readable" wake-ups say PRI too
+  uint64_t settle = 0;         // the reap whose completions it has in...
+  uint32_t pending = 0;        // ...this mask
 };
 
 class IoUringBackend final : public Backend {
@@ -708,8 +709,8 @@ class IoUringBackend final : public Backend {
   std::unique_ptr<Ring> ring_;
   bool defer_ = false;
   int evfd_ = -1;
-  bool watched_ = false;  // Flush() ran: libuv may be watching evfd_
-  uint32_t sq_tail_ = 0;  // our tail; published to the kernel at each enter
+  bool watched_ = false;   // Flush() ran: libuv may be watching evfd_
+  uint32_t sq_tail_ = 0;   // our tail; published to the kernel at each enter
   unsigned inflight_ = 0;  // requests whose last completion is still to come
   uint32_t gen_ = 0;
   uint64_t pass_ = 0;

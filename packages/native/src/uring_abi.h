@@ -58,7 +58,7 @@ struct Sqe {
   uint8_t flags;
   uint16_t ioprio;
   int32_t fd;
-  uint64_t off;  // POLL_REMOVE with an update: the new user_data
+  uint64_t off;   // POLL_REMOVE with an update: the new user_data
   uint64_t addr;  // POLL_REMOVE: the user_data of the poll to remove or update
   uint32_t len;   // POLL_ADD / POLL_REMOVE: the IORING_POLL_* flags
   uint32_t poll32_events;
@@ -119,11 +119,11 @@ static_assert(offsetof(Probe, ops) == 16 && sizeof(ProbeOp) == 8, "struct io_uri
 // io_uring_setup flags.
 constexpr uint32_t kSetupCqsize = 1u << 3;
 constexpr uint32_t kSetupClamp = 1u << 4;
-constexpr uint32_t kSetupSubmitAll = 1u << 7;       // 5.18
-constexpr uint32_t kSetupCoopTaskrun = 1u << 8;     // 5.19
-constexpr uint32_t kSetupTaskrunFlag = 1u << 9;     // 5.19
-constexpr uint32_t kSetupSingleIssuer = 1u << 12;   // 6.0
-constexpr uint32_t kSetupDeferTaskrun = 1u << 13;   // 6.1
+constexpr uint32_t kSetupSubmitAll = 1u << 7;      // 5.18
+constexpr uint32_t kSetupCoopTaskrun = 1u << 8;    // 5.19
+constexpr uint32_t kSetupTaskrunFlag = 1u << 9;    // 5.19
+constexpr uint32_t kSetupSingleIssuer = 1u << 12;  // 6.0
+constexpr uint32_t kSetupDeferTaskrun = 1u << 13;  // 6.1
 
 // io_uring_params.features.
 constexpr uint32_t kFeatSingleMmap = 1u << 0;  // 5.4
@@ -147,8 +147,8 @@ constexpr uint8_t kOpPollAdd = 6;
 constexpr uint8_t kOpPollRemove = 7;
 
 // POLL_ADD / POLL_REMOVE flags, in sqe->len.
-constexpr uint32_t kPollAddMulti = 1u << 0;       // 5.13
-constexpr uint32_t kPollUpdateEvents = 1u << 1;   // 5.13
+constexpr uint32_t kPollAddMulti = 1u << 0;        // 5.13
+constexpr uint32_t kPollUpdateEvents = 1u << 1;    // 5.13
 constexpr uint32_t kPollUpdateUserData = 1u << 2;  // 5.13
 
 // io_uring_register opcodes.
