@@ -24,7 +24,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -218,13 +218,17 @@ class IoUringBackend final : public Backend {
   int KernelFd() const override { return evfd_; }
 
   int Add(int fd, uint32_t events) override {
-    // The request would fail later; the contract wants EBADF now.
-    struct stat st;
-    if (fstat(fd, &st) != 0 && errno == EBADF) return EBADF;
+    // The request would fail later; the contract wants EBADF now. One
+    // system call says both whether the fd is open and whether it is a
+    // socket (ENOTSOCK: open, something else).
+    int type = 0;
+    socklen_t len = sizeof type;
+    bool socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    if (!socket && errno == EBADF) return EBADF;
     Reg& reg = regs_[fd];
     reg = Reg{};
     reg.events = events;
-    reg.socket = S_ISSOCK(st.st_mode);
+    reg.socket = socket;
     int err = Arm(fd, &reg);
     if (err) regs_.erase(fd);
     return err;
