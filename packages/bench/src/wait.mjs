@@ -97,7 +97,7 @@ async function measure(backend) {
 
 /**
  * The zero-delay ping-pong of one thread, three ways, alternated per repetition.
- * @param {string} backend
+ * @param {import('@iomux/core').BackendName} backend
  * @param {{ wait: number[], turnEach: number[], select0: number[] }} into
  */
 async function measureFast(backend, into) {
