@@ -42,19 +42,19 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
 // record per backend; TypeScript reads it once (native `capabilities`).
 struct Capabilities {
   const char* name;
-  int max_fd;                  // the highest fd Add() accepts
-  bool edge;                   // kEdge
-  bool exclusive;              // kExclusive
-  bool native_oneshot;         // kOneshot done by the kernel, not emulated
-  bool rdhup_needs_in;         // RDHUP can only be watched together with IN
-  bool reports_hup;            // HUP/ERR are told apart from readiness
-  bool reports_closed_fd;      // an fd closed while registered comes back as NVAL
-  bool keeps_closed_fd_open;   // an fd closed while registered stays open (its file is held) until
-                               // unregister() or close()
-  bool pollable_kernel_fd;     // KernelFd() is a pollable kernel object of the backend's own
-  bool wait_on_thread;         // wait() blocks on a thread in WaitAside(), which hands its harvest
-                               // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
-  bool watches_empty_mask;     // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  int max_fd;               // the highest fd Add() accepts
+  bool edge;                // kEdge
+  bool exclusive;           // kExclusive
+  bool native_oneshot;      // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;      // RDHUP can only be watched together with IN
+  bool reports_hup;         // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
+  bool keeps_closed_fd_open;  // an fd closed while registered stays open (its file is held) until
+                              // unregister() or close()
+  bool pollable_kernel_fd;  // KernelFd() is a pollable kernel object of the backend's own
+  bool wait_on_thread;      // wait() blocks on a thread in WaitAside(), which hands its harvest
+                            // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
+  bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
   bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
@@ -66,7 +66,10 @@ struct Capabilities {
 
 extern const Capabilities kSelectCaps;
 extern const Capabilities kPollCaps;
-extern const Capabilities kEpollCaps;
+extern const Capabilities kEpollCaps;        // wait() through io_uring's epoll_wait
+extern const Capabilities kEpollThreadCaps;  // wait() on a thread, where io_uring cannot
+// The epoll record this process uses (io_uring probed once).
+const Capabilities& EpollCaps();
 extern const Capabilities kIoUringCaps;
 
 // A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
@@ -125,12 +128,20 @@ class Backend {
   // The kernel object's fd (the epoll fd), or -1 when there is none.
   virtual int KernelFd() const { return -1; }
 
-  // Called before the caller sleeps on KernelFd() (a wait()'s watcher
-  // starts, or a registration changed while one is armed): submits work the
-  // backend queued (io_uring queues registrations into the next wait) and
-  // makes sure KernelFd() wakes the sleeper for anything already pending.
-  // Wait() does the same itself. Returns 0 or an errno.
-  virtual int Flush() { return 0; }
+  // How wait() is to watch this backend, asked once, when its first wait
+  // starts: an fd for libuv to watch, whose readiness means "harvest with a
+  // zero-timeout Wait()" (and whose polling consumes nothing), or -1 for a
+  // thread in WaitAside(). Caps().wait_on_thread agrees with it afterwards.
+  virtual int WaitFd() { return -1; }
+  // Called before the loop sleeps on WaitFd(): submit what the wait needs
+  // (room for `capacity` pairs). Returns 0 or an errno.
+  virtual int Flush(int capacity) {
+    (void)capacity;
+    return 0;
+  }
+  // The wait that Flush() prepared has ended (its result, if any, is
+  // collected by the next Wait()).
+  virtual void Idle() {}
 
   // wait()'s thread (Caps().wait_on_thread): blocks in the mechanism's own
   // call until a registered fd is ready, `wake_fd` is readable, or the
@@ -187,7 +198,7 @@ const char* IoUringUnavailable();
 // availability that TypeScript sees (and, through it, backends(),
 // createSelector(), the tests' backend lists) are all read from here.
 struct BackendEntry {
-  const Capabilities* caps;                    // caps->name is the backend's name
+  const Capabilities& (*caps)();               // caps().name is the backend's name
   std::unique_ptr<Backend> (*make)(int* err);  // the factory
   const char* make_syscall;                    // what a failed make() names
   const char* (*unavailable)();                // nullptr: always available; else the probe

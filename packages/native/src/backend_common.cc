@@ -20,7 +20,8 @@ const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
     /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/false, /*wait_on_thread=*/true,
+    /*pollable_kernel_fd=*/false,
+    /*wait_on_thread=*/true,
     // An fd with no interest bit is in none of the three sets.
     /*watches_empty_mask=*/false, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
@@ -31,8 +32,8 @@ const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
-    /*pollable_kernel_fd=*/false, /*wait_on_thread=*/true, /*watches_empty_mask=*/true,
-    /*watches_regular_files=*/true,
+    /*pollable_kernel_fd=*/false,
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
@@ -41,8 +42,20 @@ const Capabilities kEpollCaps = {
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
     /*pollable_kernel_fd=*/true,
-    // libuv polling the epoll fd would poll every ready item once more, and
-    // a report-once file (/proc/self/mounts) would lose its event there.
+    // io_uring runs the epoll_wait (IORING_OP_EPOLL_WAIT) while libuv
+    // watches an eventfd: no thread (epoll_ring.h).
+    /*wait_on_thread=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
+    "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
+};
+
+const Capabilities kEpollThreadCaps = {
+    "epoll", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/true,
+    // Where io_uring cannot run it: a thread blocks in epoll_wait. (libuv
+    // polling the epoll fd would poll every ready item once more, and a
+    // report-once file, /proc/self/mounts, would lose its event there.)
     /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
@@ -59,19 +72,32 @@ const Capabilities kIoUringCaps = {
     /*pollable_kernel_fd=*/true, /*wait_on_thread=*/false,
     // A regular file's poll request completes at once, as poll(2) reports it.
     /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
-    // Add() checks the fd with fcntl(F_GETFD) and queues its request; the
-    // request, a change or a removal goes in with an io_uring_enter.
-    "io_uring_enter", "fcntl", "io_uring_enter", "io_uring_enter",
+    // Add() checks the fd with getsockopt(SO_TYPE) and queues its request;
+    // the request, a change or a removal goes in with an io_uring_enter.
+    "io_uring_enter", "getsockopt", "io_uring_enter", "io_uring_enter",
 };
+// clang-format on
+
+namespace {
+const Capabilities& SelectCaps() { return kSelectCaps; }
+const Capabilities& PollCaps() { return kPollCaps; }
+const Capabilities& IoUringCaps() { return kIoUringCaps; }
+}  // namespace
 
 const BackendEntry kBackends[] = {
-    {&kSelectCaps, MakeSelectBackend, "select", nullptr},
-    {&kPollCaps, MakePollBackend, "poll", nullptr},
-    {&kEpollCaps, MakeEpollBackend, "epoll_create1", nullptr},
-    {&kIoUringCaps, MakeIoUringBackend, "io_uring_setup", IoUringUnavailable},
+    {SelectCaps, MakeSelectBackend, "select", nullptr},
+    {PollCaps, MakePollBackend, "poll", nullptr},
+    {EpollCaps, MakeEpollBackend, "epoll_create1", nullptr},
+    {IoUringCaps, MakeIoUringBackend, "io_uring_setup", IoUringUnavailable},
 };
 const int kBackendCount = static_cast<int>(sizeof kBackends / sizeof kBackends[0]);
-// clang-format on
+
+const BackendEntry* FindBackend(const char* name) {
+  for (const BackendEntry& b : kBackends) {
+    if (std::strcmp(b.caps().name, name) == 0) return &b;
+  }
+  return nullptr;
+}
 
 namespace {
 int64_t NowNs() {
@@ -105,13 +131,6 @@ int64_t Deadline::RemainingCeil(int64_t unit_ns, int64_t cap) const {
 int ToKernelMs(const Deadline& d) {
   if (d.forever()) return -1;
   return static_cast<int>(d.RemainingCeil(1000000, INT_MAX));
-}
-
-const BackendEntry* FindBackend(const char* name) {
-  for (const BackendEntry& b : kBackends) {
-    if (std::strcmp(b.caps->name, name) == 0) return &b;
-  }
-  return nullptr;
 }
 
 bool FdIsOpen(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }

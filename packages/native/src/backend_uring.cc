@@ -327,7 +327,10 @@ class IoUringBackend final : public Backend {
   // Submits what is queued, and makes sure the eventfd libuv is about to
   // watch wakes it for anything already waiting: completions in the CQ, or
   // completion work whose eventfd signal an earlier harvest consumed.
-  int Flush() override {
+  int WaitFd() override { return evfd_; }
+
+  int Flush(int capacity) override {
+    (void)capacity;
     watched_ = true;
     Unpark();
     int err = 0;

@@ -29,10 +29,7 @@ int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
   }
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
   callback_ = Napi::Persistent(callback);
-  // Work the backend queued (io_uring's registrations) goes in before the
-  // watcher sleeps.
-  int err = backend_->Flush();
-  if (err == 0) err = waiter_->Start(deadline_);
+  int err = waiter_->Start(deadline_);
   if (err) callback_.Reset();
   return err;
 }
@@ -43,11 +40,7 @@ void SelectorCore::Disarm() {
 }
 
 void SelectorCore::Changed() {
-  if (!waiter_) return;
-  // A pending wait takes the change: a backend that queues it submits it
-  // now (an error shows in the wait, which the backend wakes for it).
-  if (!callback_.IsEmpty()) backend_->Flush();
-  waiter_->Changed();
+  if (waiter_) waiter_->Changed();
 }
 
 void SelectorCore::SetResultBuffer(int32_t* pairs, int capacity) {

@@ -408,16 +408,17 @@ void InitSelector(Napi::Env env, Napi::Object exports) {
   napi_value fn;
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "NativeSelector", NAPI_AUTO_LENGTH, Create, nullptr, &fn));
   exports.Set("NativeSelector", Napi::Value(env, fn));
+  Napi::Object caps = Napi::Object::New(env);
   // The registry, in its order: each backend's capability record, and
   // whether this machine can run it (probed once, here, at load).
-  Napi::Object caps = Napi::Object::New(env);
   Napi::Array list = Napi::Array::New(env, static_cast<size_t>(kBackendCount));
   for (int i = 0; i < kBackendCount; i++) {
     const BackendEntry& b = kBackends[i];
-    caps.Set(b.caps->name, CapabilitiesObject(env, *b.caps));
+    const Capabilities& c = b.caps();
+    caps.Set(c.name, CapabilitiesObject(env, c));
     const char* unavailable = b.unavailable != nullptr ? b.unavailable() : nullptr;
     Napi::Object entry = Napi::Object::New(env);
-    entry.Set("name", b.caps->name);
+    entry.Set("name", c.name);
     entry.Set("available", unavailable == nullptr);
     entry.Set("reason", unavailable != nullptr ? Napi::Value(Napi::String::New(env, unavailable)) : env.Null());
     list.Set(static_cast<uint32_t>(i), entry);
