@@ -42,19 +42,19 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
 // record per backend; TypeScript reads it once (native `capabilities`).
 struct Capabilities {
   const char* name;
-  int max_fd;               // the highest fd Add() accepts
-  bool edge;                // kEdge
-  bool exclusive;           // kExclusive
-  bool native_oneshot;      // kOneshot done by the kernel, not emulated
-  bool rdhup_needs_in;      // RDHUP can only be watched together with IN
-  bool reports_hup;         // HUP/ERR are told apart from readiness
-  bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
-  bool keeps_closed_fd_open;  // an fd closed while registered stays open (its file is held) until
-                              // unregister() or close()
-  bool pollable_kernel_fd;  // KernelFd() is a pollable kernel object of the backend's own
-  bool wait_on_thread;      // wait() blocks on a thread in WaitAside(), which hands its harvest
-                            // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
-  bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  int max_fd;                  // the highest fd Add() accepts
+  bool edge;                   // kEdge
+  bool exclusive;              // kExclusive
+  bool native_oneshot;         // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;         // RDHUP can only be watched together with IN
+  bool reports_hup;            // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;      // an fd closed while registered comes back as NVAL
+  bool keeps_closed_fd_open;   // an fd closed while registered stays open (its file is held) until
+                               // unregister() or close()
+  bool pollable_kernel_fd;     // KernelFd() is a pollable kernel object of the backend's own
+  bool wait_on_thread;         // wait() blocks on a thread in WaitAside(), which hands its harvest
+                               // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
+  bool watches_empty_mask;     // an fd with no interest bit is still watched for ERR/HUP/NVAL
   bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).

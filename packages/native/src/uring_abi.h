@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -61,7 +62,10 @@ struct Sqe {
   uint64_t off;   // POLL_REMOVE with an update: the new user_data
   uint64_t addr;  // POLL_REMOVE: the user_data of the poll to remove or update
   uint32_t len;   // POLL_ADD / POLL_REMOVE: the IORING_POLL_* flags
-  uint32_t poll32_events;
+  union {
+    uint32_t poll32_events;  // POLL_ADD, POLL_REMOVE with an update
+    uint32_t op_flags;       // the other operations' flags (ASYNC_CANCEL's, ...)
+  };
   uint64_t user_data;
   uint16_t buf_index;
   uint16_t personality;
