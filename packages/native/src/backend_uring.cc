@@ -102,7 +102,41 @@ struct Ring {
     if ((p.features & (kFeatSingleMmap | kFeatNodrop | kFeatExtArg)) != (kFeatSingleMmap | kFeatNodrop | kFeatExtArg)) {
       return EOPNOTSUPP;
     }
-    size_t sq_bytes = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
+    return Map(p);
+  }
+
+  // Gives the CQ room for at least `cq_want` completions, in place
+  // (IORING_REGISTER_RESIZE_RINGS: Linux 6.13, DEFER_TASKRUN rings only;
+  // asked only of rings without an SQ array, whose offset the kernel does
+  // not report back on a resize).
+  // The kernel copies the SQEs it has been shown and the CQEs not yet
+  // consumed, and keeps its overflow list; the caller has submitted
+  // everything it queued. Returns 0 or an errno (EINVAL: not on this kernel
+  // or this ring; the ring is unchanged then).
+  int Resize(unsigned cq_want) {
+    Params p{};
+    p.flags = kSetupCqsize | kSetupClamp;
+    p.sq_entries = sq_entries;
+    p.cq_entries = cq_want;
+    int r = Register(fd, kRegisterResizeRings, &p, 1);
+    if (r < 0) return -r;
+    // The old mappings now show freed rings: map the new ones, then let go.
+    void* old_ring = ring;
+    size_t old_ring_bytes = ring_bytes;
+    Sqe* old_sqes = sqes;
+    size_t old_sqes_bytes = sqes_bytes;
+    ring = MAP_FAILED;
+    sqes = static_cast<Sqe*>(MAP_FAILED);
+    int err = Map(p);
+    munmap(old_sqes, old_sqes_bytes);
+    munmap(old_ring, old_ring_bytes);
+    return err;
+  }
+
+  // Maps the rings whose layout `p` describes. Returns 0 or an errno.
+  int Map(const Params& p) {
+    bool array = (flags & kSetupNoSqarray) == 0;
+    size_t sq_bytes = array ? p.sq_off.array + p.sq_entries * sizeof(uint32_t) : 0;
     size_t cq_bytes = p.cq_off.cqes + p.cq_entries * sizeof(Cqe);
     ring_bytes = sq_bytes > cq_bytes ? sq_bytes : cq_bytes;
     ring = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, kOffSqRing);
@@ -118,9 +152,12 @@ struct Ring {
     sq_flags = at(p.sq_off.flags);
     sq_mask = *at(p.sq_off.ring_mask);
     sq_entries = *at(p.sq_off.ring_entries);
-    // SQE i always sits in slot i: the indirection array is the identity.
-    uint32_t* array = at(p.sq_off.array);
-    for (uint32_t i = 0; i < sq_entries; i++) array[i] = i;
+    // SQE i always sits in slot i: the indirection array, where the ring
+    // has one (before IORING_SETUP_NO_SQARRAY, 6.6), is the identity.
+    if (array) {
+      uint32_t* a = at(p.sq_off.array);
+      for (uint32_t i = 0; i < sq_entries; i++) a[i] = i;
+    }
     cq_head = at(p.cq_off.head);
     cq_tail = at(p.cq_off.tail);
     cq_mask = *at(p.cq_off.ring_mask);
@@ -158,12 +195,13 @@ class IoUringBackend final : public Backend {
 
   // Returns 0 or an errno.
   int Init() {
-    // The flags in the order they are dropped: DEFER_TASKRUN (6.1, with
-    // SINGLE_ISSUER 6.0) keeps completions until this thread enters the
-    // kernel; COOP_TASKRUN (5.19) at least avoids interrupting it; a plain
+    // The flags in the order they are dropped: NO_SQARRAY (6.6) makes the
+    // ring resizable (GrowCq()); DEFER_TASKRUN (6.1, with SINGLE_ISSUER 6.0)
+    // keeps completions until this thread enters the kernel; COOP_TASKRUN (5.19) at least avoids interrupting it; a plain
     // ring works from 5.13. TASKRUN_FLAG shows pending completion work in the
     // SQ flags, which Flush() reads.
     static const uint32_t kTries[] = {
+        kSetupSingleIssuer | kSetupDeferTaskrun | kSetupTaskrunFlag | kSetupSubmitAll | kSetupNoSqarray,
         kSetupSingleIssuer | kSetupDeferTaskrun | kSetupTaskrunFlag | kSetupSubmitAll,
         kSetupCoopTaskrun | kSetupTaskrunFlag | kSetupSubmitAll,
         0,
@@ -175,7 +213,7 @@ class IoUringBackend final : public Backend {
       if (err != EINVAL) break;
     }
     if (err) return err;
-    defer_ = (ring_->flags & kSetupDeferTaskrun) != 0;
+    resizable_ = (ring_->flags & (kSetupDeferTaskrun | kSetupNoSqarray)) == (kSetupDeferTaskrun | kSetupNoSqarray);
     evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (evfd_ < 0) return errno;
     int r = Register(ring_->fd, kRegisterEventfd, &evfd_, 1);
@@ -333,7 +371,7 @@ class IoUringBackend final : public Backend {
     (void)capacity;
     watched_ = true;
     Unpark();
-    int err = 0;
+    int err = GrowCq();
     if (Unsubmitted() > 0) {
       StoreRelease(ring_->sq_tail, sq_tail_);
       int r = uring::Enter(ring_->fd, Unsubmitted(), 0, 0, nullptr, 0);
@@ -351,55 +389,127 @@ class IoUringBackend final : public Backend {
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     pass_++;
     Unpark();
+    int err = GrowCq();
+    if (err) return -err;
     int n = 0;
-    bool extra = false;  // the one more zero-timeout round (see below) is done
     for (;;) {
-      bool zero = extra || (!deadline.forever() && deadline.Expired());
+      bool zero = !deadline.forever() && deadline.Expired();
       KernelTimespec ts{};
       const KernelTimespec* tsp = nullptr;
-      // Under DEFER_TASKRUN an enter runs only as much completion work as it
-      // waits for (at least 20): a zero-timeout round asks for every request
-      // in flight, so that everything ready now is reported now.
-      // (With at most that many in flight, min_complete 0 runs them all
-      // without the kernel arming a timer for the zero timeout: ~15 us.)
-      unsigned min = zero ? (inflight_ > kDeferRunCap ? inflight_ : 0) : 1;
+      // A zero timeout asks for nothing (no timer armed); RunPending() then
+      // runs what the kernel still holds.
+      unsigned min = zero ? 0 : 1;
       if (!zero && !deadline.forever()) {
         int64_t ns = deadline.RemainingCeil(1, INT64_MAX);
         ts.tv_sec = ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
+        tsp = &ts;
       }
-      if (zero || !deadline.forever()) tsp = &ts;
       int r = Enter(min, tsp);
       if (r < 0) return r;
       if (watched_) {
-        // Only after the enter: completion work queued before it ran there.
-        // Work queued after it still has its signal pending, or, if this
-        // read takes it, shows in the SQ flags, which Flush() reads.
+        // Only after the enter: completion work queued before it ran there
+        // or shows in the SQ flags, which RunPending() reads next. Work queued
+        // after it still has its signal pending, or, if this read takes
+        // it, shows in the SQ flags, which Flush() reads.
         watched_ = false;
         DrainWaker(evfd_);
       }
       n = Reap(out, cap, n);
-      if (LoadAcquire(ring_->sq_flags) & kSqCqOverflow) continue;  // the next enter moves them into the CQ
-      if (n > 0) {
-        // A blocking enter ran at most 20 completions' work under
-        // DEFER_TASKRUN; with more requests in flight, look once more.
-        if (!zero && defer_ && inflight_ > kDeferRunCap) {
-          extra = true;
-          continue;
-        }
-        break;
-      }
-      if (zero || (!deadline.forever() && deadline.Expired())) break;
+      r = RunPending(out, cap, &n);
+      if (r < 0) return r;
+      if (n > 0 || zero || (!deadline.forever() && deadline.Expired())) break;
       // Only stale or internal completions, or a signal: wait on.
     }
     return n;
   }
 
  private:
-  // Sized for a few hundred registrations; more go through the kernel's
-  // overflow list (IORING_FEAT_NODROP), which Wait() drains.
+  // The CQ starts with room for a few hundred registrations and grows
+  // (GrowCq()) to twice their number. Where the ring cannot be resized,
+  // completions beyond it wait in the kernel's overflow list
+  // (IORING_FEAT_NODROP), which Wait() drains over more enters.
   static constexpr unsigned kSqEntries = 128;
   static constexpr unsigned kCqEntries = 1024;
+  static constexpr unsigned kCqMax = 65536;  // the kernel's IORING_MAX_CQ_ENTRIES
+  // Completions other than the polls' own that may be in the CQ at once:
+  // the waker's, and those of updates and removals queued since the last
+  // reap (which a full SQ submits).
+  static constexpr unsigned kCqSlack = 2 * kSqEntries;
+
+  // Makes room in the CQ for a completion of every request in flight,
+  // twice over, where the kernel can resize the ring. Returns 0 or an errno.
+  int GrowCq() {
+    if (!resizable_) return 0;
+    size_t want = 2 * (regs_.size() + 1) + kCqSlack;
+    if (want <= ring_->cq_entries || ring_->cq_entries >= kCqMax) return 0;
+    unsigned size = ring_->cq_entries;
+    while (size < want && size < kCqMax) size *= 2;
+    // The kernel copies only the SQEs it has been shown: submit the rest.
+    if (Unsubmitted() > 0) {
+      StoreRelease(ring_->sq_tail, sq_tail_);
+      int r = uring::Enter(ring_->fd, Unsubmitted(), 0, 0, nullptr, 0);
+      if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) return -r;
+      if (Unsubmitted() > 0) return 0;  // the next wait tries again
+    }
+    int err = ring_->Resize(size);
+    if (err == EINVAL || err == EOVERFLOW) {
+      resizable_ = err != EINVAL;  // EINVAL: before 6.13, or not a DEFER_TASKRUN ring
+      return 0;
+    }
+    if (err) return err;
+    SettleTaskrunFlag();
+    return 0;
+  }
+
+  // After a resize the new rings' IORING_SQ_TASKRUN says nothing: newer
+  // kernels set it (so that no pending work goes unseen), which would make
+  // RunPending() spin to its bound until some completion work ran, and
+  // older ones may have dropped it. So make completion work exist (a poll
+  // of a fresh eventfd, then a write to it) and run all of it in one enter
+  // that asks for every request in flight (a zero timeout: one kernel timer,
+  // once per resize): the kernel clears the flag as it starts the run.
+  void SettleTaskrunFlag() {
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return;  // the flag stays set: RunPending() costs more, nothing is missed
+    int err = 0;
+    Sqe* s = GetSqe(&err);
+    if (s != nullptr) {
+      s->opcode = kOpPollAdd;
+      s->fd = efd;
+      s->poll32_events = kIn;
+      s->user_data = Tag(kIgnoreReq, 0, 0);
+      inflight_++;
+      KernelTimespec ts{};
+      Enter(0, &ts);
+      uint64_t one = 1;
+      while (write(efd, &one, sizeof one) < 0 && errno == EINTR) {
+      }
+      Enter(inflight_, &ts);
+    }
+    close(efd);  // the poll has completed (a one-shot): nothing holds the file
+  }
+
+  // Runs the completion work that is still pending and reaps what it
+  // completes: under DEFER_TASKRUN an enter runs only about 20 completions'
+  // work (the kernel's IO_LOCAL_TW_DEFAULT_MAX) unless it waits for more,
+  // and asking for every request in flight with a zero timeout arms a
+  // kernel timer (~20 us) whenever fewer are ready. Non-blocking enters
+  // while the kernel says work is pending (IORING_SQ_TASKRUN, from
+  // IORING_SETUP_TASKRUN_FLAG) or completions overflowed
+  // (IORING_SQ_CQ_OVERFLOW) cost one system call per 20 ready fds and none
+  // when nothing is pending. Bounded: wake-ups that keep coming while this
+  // runs are left to the next wait. Returns 0 or -errno.
+  int RunPending(int32_t* out, int cap, int* n) {
+    size_t rounds = (regs_.size() + inflight_) / kDeferRunCap + 4;
+    for (size_t i = 0; i < rounds; i++) {
+      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;
+      int r = Enter(0, nullptr);
+      if (r < 0) return r;
+      *n = Reap(out, cap, *n);
+    }
+    return 0;
+  }
 
   uint32_t NextGen() { return ++gen_ & kGenMask; }
 
@@ -660,17 +770,23 @@ class IoUringBackend final : public Backend {
     if (ready != 0) Emit(out, cap, n, fd, ready, reg);
     if (reg->armed) return;
     if ((reg->events & kOneshot) != 0 && ready != 0) return;  // disarmed until modify()
-    // Level: arm again, which re-checks readiness in the next enter. A
-    // request that keeps completing with nothing to report (RDHUP that was
-    // not asked for) would spin: the second such completion in one pass
-    // parks it until the next Wait() or Flush().
-    if (ready == 0) {
-      if (reg->empty_pass == pass_) {
-        parked_.push_back(fd);
-        return;
-      }
-      reg->empty_pass = pass_;
+    // Level: arm again, which re-checks readiness in the next enter. One
+    // that was just reported is armed by the next Wait() or Flush(): armed
+    // now, it would complete again in this pass's further enters (already
+    // reported: wasted work), and with more ready fds than the CQ holds the
+    // re-armed completions would refill the overflow list as fast as it
+    // drains. A request that keeps completing with nothing to report (RDHUP
+    // that was not asked for) would spin: the second such completion in one
+    // pass parks it too.
+    if (ready != 0) {
+      parked_.push_back(fd);
+      return;
     }
+    if (reg->empty_pass == pass_) {
+      parked_.push_back(fd);
+      return;
+    }
+    reg->empty_pass = pass_;
     Arm(fd, reg);
   }
 
@@ -716,7 +832,7 @@ class IoUringBackend final : public Backend {
   }
 
   std::unique_ptr<Ring> ring_;
-  bool defer_ = false;
+  bool resizable_ = false;  // the CQ may grow in place (tried; EINVAL says no)
   int evfd_ = -1;
   bool watched_ = false;   // Flush() ran: libuv may be watching evfd_
   uint32_t sq_tail_ = 0;   // our tail; published to the kernel at each enter
