@@ -410,6 +410,33 @@ const MUTANTS = [
     tests: ['test/reliability/differential.test'],
     why: "a completion's wake-up mask is reported as the fd's state (ERR/HUP missing, PRI on sockets, drained IN)",
   },
+  {
+    name: 'uring-overflow-not-drained',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;',
+    replace: '      if ((LoadAcquire(ring_->sq_flags) & kSqTaskrun) == 0) break;',
+    tests: ['test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'on a ring that cannot grow, completions in the kernel overflow list wait for a later round: select(0) misses ready fds',
+  },
+  {
+    name: 'uring-pending-work-not-run',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;',
+    replace: '      if ((LoadAcquire(ring_->sq_flags) & kSqCqOverflow) == 0) break;',
+    tests: ['test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'a zero-timeout select() runs only the ~20 wake-ups one DEFER_TASKRUN enter runs: the other ready fds are missed',
+  },
+  {
+    name: 'uring-resize-writes-sq-array',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '    bool array = (flags & kSetupNoSqarray) == 0;',
+    replace: '    bool array = true;',
+    tests: ['test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'a resized ring without an SQ array gets an identity array written over its head and tail words: the ring is corrupted',
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------
