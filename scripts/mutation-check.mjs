@@ -437,6 +437,16 @@ const MUTANTS = [
     backend: 'io_uring',
     why: 'a resized ring without an SQ array gets an identity array written over its head and tail words: the ring is corrupted',
   },
+  {
+    name: 'uring-socket-wakeup-mask-as-state',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '    for (int fd : settle_) check_.push_back(pollfd{fd, static_cast<short>(regs_[fd].events & kInterestBits), 0});',
+    replace:
+      '    for (int fd : settle_) {\n      Reg* r = &regs_[fd];\n      if (r->socket && (r->events & kInterestBits & ~(kIn | kOut)) == 0) {\n        Done(fd, r, r->pending, out, cap, n);\n        continue;\n      }\n      check_.push_back(pollfd{fd, static_cast<short>(r->events & kInterestBits), 0});\n    }',
+    tests: ['test/uring-state.test'],
+    backend: 'io_uring',
+    why: "the extra poll(2) is skipped for sockets watched for IN/OUT: data read before the harvest is reported, a hang-up after the data is not",
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------
