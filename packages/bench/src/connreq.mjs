@@ -80,11 +80,14 @@ function client(port) {
 
 for (let round = 1; round <= rounds; round++) {
   for (const backend of want) {
-    if (!backends().includes(/** @type {any} */ (backend))) {
+    const ctlRing = backend === 'epoll+ctlring'; // PROTOTYPE: epoll_ctl(ADD) batched through IORING_OP_EPOLL_CTL
+    const real = ctlRing ? 'epoll' : backend;
+    if (!backends().includes(/** @type {any} */ (real))) {
       console.log(JSON.stringify({ backend, skipped: 'not available here' }));
       continue;
     }
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', backend], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const env = ctlRing ? { ...process.env, IOMUX_EPOLL_CTL_RING: '1' } : process.env;
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', real], { stdio: ['pipe', 'pipe', 'inherit'], env });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
     const port = await new Promise((resolve) => {
