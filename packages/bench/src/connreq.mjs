@@ -80,14 +80,11 @@ function client(port) {
 
 for (let round = 1; round <= rounds; round++) {
   for (const backend of want) {
-    const ctlRing = backend === 'epoll+ctlring'; // PROTOTYPE: epoll_ctl(ADD) batched through IORING_OP_EPOLL_CTL
-    const real = ctlRing ? 'epoll' : backend;
-    if (!backends().includes(/** @type {any} */ (real))) {
+    if (!backends().includes(/** @type {any} */ (backend))) {
       console.log(JSON.stringify({ backend, skipped: 'not available here' }));
       continue;
     }
-    const env = ctlRing ? { ...process.env, IOMUX_EPOLL_CTL_RING: '1' } : process.env;
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', real], { stdio: ['pipe', 'pipe', 'inherit'], env });
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', backend], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
     const port = await new Promise((resolve) => {

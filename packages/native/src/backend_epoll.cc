@@ -10,19 +10,14 @@
 // The epoll fd is itself pollable, which is what lets wait() hand just this
 // one fd to libuv and need no thread.
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include <cerrno>
-#include <cstring>
 #include <unordered_map>
 #include <vector>
 
 #include "backend.h"
 #include "epoll_ring.h"
-#include "uring_abi.h"
 
 namespace iomux::detail {
 namespace {
@@ -34,88 +29,9 @@ constexpr uint64_t kAsideTag = ~uint64_t{0} - 1;
 
 uint32_t ToEpoll(uint32_t events) { return events & (kInterestBits | kOneshot | kEdge | kExclusive); }
 
-// PROTOTYPE (issue 19 section 3, to be measured): epoll_ctl(ADD) queued as
-// IORING_OP_EPOLL_CTL SQEs and submitted with the next wait in one enter.
-class CtlRing {
- public:
-  ~CtlRing() {
-    if (sqes_ != MAP_FAILED) munmap(sqes_, sqes_bytes_);
-    if (ring_ != MAP_FAILED) munmap(ring_, ring_bytes_);
-    if (fd_ >= 0) close(fd_);
-  }
-  bool Init() {
-    uring::Params p{};
-    int r = uring::Setup(64, &p);
-    if (r < 0) return false;
-    fd_ = r;
-    size_t sq_bytes = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
-    size_t cq_bytes = p.cq_off.cqes + p.cq_entries * sizeof(uring::Cqe);
-    ring_bytes_ = sq_bytes > cq_bytes ? sq_bytes : cq_bytes;
-    ring_ = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, uring::kOffSqRing);
-    if (ring_ == MAP_FAILED) return false;
-    sqes_bytes_ = p.sq_entries * sizeof(uring::Sqe);
-    void* q = mmap(nullptr, sqes_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, uring::kOffSqes);
-    if (q == MAP_FAILED) return false;
-    sqes_ = static_cast<uring::Sqe*>(q);
-    auto* base = static_cast<uint8_t*>(ring_);
-    auto at = [&](uint32_t off) { return reinterpret_cast<uint32_t*>(base + off); };
-    sq_tail_ = at(p.sq_off.tail);
-    sq_mask_ = *at(p.sq_off.ring_mask);
-    entries_ = *at(p.sq_off.ring_entries);
-    uint32_t* array = at(p.sq_off.array);
-    for (uint32_t i = 0; i < entries_; i++) array[i] = i;
-    cq_head_ = at(p.cq_off.head);
-    cq_tail_ = at(p.cq_off.tail);
-    evs_.resize(entries_);
-    return true;
-  }
-  void Queue(int epfd, int op, int fd, uint32_t events) {
-    if (queued_ == entries_) Flush();
-    uint32_t slot = tail_ & sq_mask_;
-    evs_[slot].events = events;
-    evs_[slot].data.fd = fd;
-    uring::Sqe* s = &sqes_[slot];
-    std::memset(s, 0, sizeof *s);
-    s->opcode = 29;  // IORING_OP_EPOLL_CTL
-    s->fd = epfd;
-    s->off = static_cast<uint64_t>(fd);
-    s->len = static_cast<uint32_t>(op);
-    s->addr = reinterpret_cast<uintptr_t>(&evs_[slot]);
-    s->user_data = static_cast<uint64_t>(fd);
-    tail_++;
-    queued_++;
-  }
-  void Flush() {
-    if (queued_ == 0) return;
-    __atomic_store_n(sq_tail_, tail_, __ATOMIC_RELEASE);
-    uring::Enter(fd_, queued_, queued_, uring::kEnterGetevents, nullptr, 0);
-    // The completions: errors would have to be reported later (not here).
-    __atomic_store_n(cq_head_, __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-    queued_ = 0;
-  }
-
- private:
-  int fd_ = -1;
-  void* ring_ = MAP_FAILED;
-  size_t ring_bytes_ = 0;
-  uring::Sqe* sqes_ = static_cast<uring::Sqe*>(MAP_FAILED);
-  size_t sqes_bytes_ = 0;
-  uint32_t* sq_tail_ = nullptr;
-  uint32_t sq_mask_ = 0, entries_ = 0;
-  uint32_t* cq_head_ = nullptr;
-  uint32_t* cq_tail_ = nullptr;
-  uint32_t tail_ = 0, queued_ = 0;
-  std::vector<epoll_event> evs_;
-};
-
 class EpollBackend final : public Backend {
  public:
-  explicit EpollBackend(int epfd) : epfd_(epfd), use_ring_(EpollRing::Available(nullptr)) {
-    if (std::getenv("IOMUX_EPOLL_CTL_RING") != nullptr) {
-      ctl_ = std::make_unique<CtlRing>();
-      if (!ctl_->Init()) ctl_.reset();
-    }
-  }
+  explicit EpollBackend(int epfd) : epfd_(epfd), use_ring_(EpollRing::Available(nullptr)) {}
   ~EpollBackend() override {
     ring_.reset();  // its wait must end before the epoll fd does
     close(epfd_);
@@ -134,7 +50,6 @@ class EpollBackend final : public Backend {
   }
 
   int Flush(int capacity) override {
-    if (ctl_) ctl_->Flush();
     wait_armed_ = true;
     return ring_->Submit(capacity);
   }
@@ -142,17 +57,12 @@ class EpollBackend final : public Backend {
   void Idle() override { wait_armed_ = false; }
 
   int Add(int fd, uint32_t events) override {
-    if (ctl_ && (events & kExclusive) == 0) {
-      ctl_->Queue(epfd_, EPOLL_CTL_ADD, fd, ToEpoll(events));
-      return 0;
-    }
     int err = Ctl(EPOLL_CTL_ADD, fd, events);
     if (err == 0 && (events & kExclusive)) exclusive_[fd] = events;
     return err;
   }
 
   int Modify(int fd, uint32_t events) override {
-    if (ctl_) ctl_->Flush();
     if (!exclusive_.empty()) {
       auto it = exclusive_.find(fd);
       if (it != exclusive_.end()) return Reregister(it, events);
@@ -161,7 +71,6 @@ class EpollBackend final : public Backend {
   }
 
   int Remove(int fd) override {
-    if (ctl_) ctl_->Flush();
     if (!exclusive_.empty()) exclusive_.erase(fd);
     return Ctl(EPOLL_CTL_DEL, fd, 0);
   }
@@ -180,7 +89,6 @@ class EpollBackend final : public Backend {
   }
 
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
-    if (ctl_) ctl_->Flush();
     if (cap < 1) cap = 1;
     if (ring_) {
       int n = TakeRing(deadline, out, cap);
@@ -328,7 +236,6 @@ class EpollBackend final : public Backend {
   // fd -> mask of the EPOLLEXCLUSIVE registrations, which modify() must
   // re-add (the others are changed in place).
   std::unordered_map<int, uint32_t> exclusive_;
-  std::unique_ptr<CtlRing> ctl_;  // PROTOTYPE
 };
 
 }  // namespace
