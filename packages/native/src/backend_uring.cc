@@ -150,9 +150,19 @@ struct Ring {
     ring = MAP_FAILED;
     sqes = static_cast<Sqe*>(MAP_FAILED);
     int err = Map(p);
+    if (err != 0) {
+      // Keep the old mappings, so that no pointer dangles; the caller marks
+      // the selector broken (the kernel no longer reads them).
+      if (ring != MAP_FAILED) munmap(ring, ring_bytes);
+      ring = old_ring;
+      ring_bytes = old_ring_bytes;
+      sqes = old_sqes;
+      sqes_bytes = old_sqes_bytes;
+      return err == EINVAL ? ENOMEM : err;  // EINVAL means "cannot resize" to the caller
+    }
     munmap(old_sqes, old_sqes_bytes);
     munmap(old_ring, old_ring_bytes);
-    return err;
+    return 0;
   }
 
   // Maps the rings whose layout `p` describes. Returns 0 or an errno.
@@ -278,6 +288,7 @@ class IoUringBackend final : public Backend {
   int KernelFd() const override { return evfd_; }
 
   int Add(int fd, uint32_t events) override {
+    if (broken_) return broken_;
     // The request would fail later; the contract wants EBADF now. One
     // system call says both whether the fd is open and whether it is a
     // socket (ENOTSOCK: open, something else).
@@ -295,6 +306,7 @@ class IoUringBackend final : public Backend {
   }
 
   int Modify(int fd, uint32_t events) override {
+    if (broken_) return broken_;
     auto it = regs_.find(fd);
     if (it == regs_.end()) return ENOENT;
     Reg& reg = it->second;
@@ -347,6 +359,7 @@ class IoUringBackend final : public Backend {
   }
 
   int Remove(int fd) override {
+    if (broken_) return broken_;
     auto it = regs_.find(fd);
     if (it == regs_.end()) return ENOENT;
     Reg reg = it->second;
@@ -369,6 +382,7 @@ class IoUringBackend final : public Backend {
   }
 
   int SetWaker(int fd) override {
+    if (broken_) return broken_;
     if (waker_fd_ >= 0 && waker_armed_) {
       if (Queued(waker_seq_)) {
         Sqe& s = ring_->sqes[waker_seq_ & ring_->sq_mask];
@@ -391,6 +405,7 @@ class IoUringBackend final : public Backend {
 
   int Flush(int capacity) override {
     (void)capacity;
+    if (broken_) return broken_;
     watched_ = true;
     Unpark();
     int err = GrowCq();
@@ -462,6 +477,7 @@ class IoUringBackend final : public Backend {
   // Makes room in the CQ for a completion of every request in flight,
   // twice over, where the kernel can resize the ring. Returns 0 or an errno.
   int GrowCq() {
+    if (broken_) return broken_;
     if (!resizable_) return 0;
     size_t want = 2 * (regs_.size() + 1) + kCqSlack;
     if (want <= ring_->cq_entries || ring_->cq_entries >= kCqMax) return 0;
@@ -479,7 +495,10 @@ class IoUringBackend final : public Backend {
       resizable_ = err != EINVAL;  // EINVAL: before 6.13, or not a DEFER_TASKRUN ring
       return 0;
     }
-    if (err) return err;
+    if (err) {
+      broken_ = err;  // resized, but the new rings could not be mapped
+      return err;
+    }
     SettleTaskrunFlag();
     return 0;
   }
@@ -833,7 +852,7 @@ class IoUringBackend final : public Backend {
   // Cancels every request and reaps until none is left (or a second has
   // passed), so the files they hold are let go before the ring is.
   void CancelAll() {
-    if (!ring_ || ring_->fd < 0 || ring_->ring == MAP_FAILED || ring_->sqes == MAP_FAILED) {
+    if (!ring_ || ring_->fd < 0 || ring_->ring == MAP_FAILED || ring_->sqes == MAP_FAILED || broken_) {
       if (evfd_ >= 0) close(evfd_);
       return;
     }
@@ -864,6 +883,7 @@ class IoUringBackend final : public Backend {
 
   std::unique_ptr<Ring> ring_;
   bool resizable_ = false;  // the CQ may grow in place (tried; EINVAL says no)
+  int broken_ = 0;          // an errno: the resized rings could not be mapped; every call fails
   int evfd_ = -1;
   bool watched_ = false;   // Flush() ran: libuv may be watching evfd_
   uint32_t sq_tail_ = 0;   // our tail; published to the kernel at each enter
