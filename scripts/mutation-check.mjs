@@ -183,8 +183,8 @@ const MUTANTS = [
   {
     name: 'close-keeps-epoll-fd',
     file: 'packages/native/src/backend_epoll.cc',
-    find: '~EpollBackend() override { close(epfd_); }',
-    replace: '~EpollBackend() override {}',
+    find: '    ring_.reset();  // its wait must end before the epoll fd does\n    close(epfd_);',
+    replace: '    ring_.reset();  // its wait must end before the epoll fd does',
     tests: ['test/selector.test'],
     backend: 'epoll',
     why: 'close() leaks the epoll fd',
