@@ -7,14 +7,9 @@ import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
+import { fdOrGone, type FileLike } from './fileobj.ts';
 
-/** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
-export type FileLike =
-  | number
-  | {
-      /** The object's file descriptor (-1 once closed, for a {@link Socket}). */
-      fileno(): number;
-    };
+export type { FileLike } from './fileobj.ts';
 
 /** The readiness mechanisms iomux implements. */
 export type BackendName = 'select' | 'poll' | 'epoll';
@@ -171,7 +166,8 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Starts watching `fileobj`.
-   * @param fileobj - an fd or an object with `fileno()`
+   * @param fileobj - an fd, an object with `fileno()`, or one with a numeric `fd`
+   *   (`FileHandle`, `process.stdin`): a {@link FileLike}
    * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`/`EXCLUSIVE`;
    *   none at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
@@ -214,7 +210,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Stops watching `fileobj` and returns its key. Works after the fd was
-   * closed (a closed {@link Socket} is found by identity).
+   * closed (a closed {@link Socket}, `FileHandle` or stream is found by identity).
    * @throws `ERR_NOT_REGISTERED`
    */
   unregister(fileobj: FileLike): SelectorKey<T> {
@@ -500,21 +496,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #fdOf(fileobj: unknown, lookup: true): number | SelectorKey<T>;
   #fdOf(fileobj: unknown, lookup: false): number;
   #fdOf(fileobj: unknown, lookup: boolean): number | SelectorKey<T> {
-    let fd: unknown = fileobj;
-    if (typeof fileobj === 'object' && fileobj !== null && typeof (fileobj as { fileno?: unknown }).fileno === 'function') {
-      fd = (fileobj as { fileno(): unknown }).fileno();
-      if (typeof fd === 'number' && fd < 0 && lookup) {
-        // A closed Socket answers -1: find it by identity among the keys.
-        for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
-      }
-    } else if (typeof fileobj !== 'number') {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fileobj);
-    }
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fd);
-    }
-    if (fd < 0 || fd > 0x7fffffff) throw invalidValue('fileobj', 'must be a file descriptor >= 0', fd);
-    return fd;
+    const fd = fdOrGone(fileobj);
+    if (typeof fd === 'number') return fd;
+    // An object whose fd is gone (a closed Socket or FileHandle answers -1, a
+    // closed ReadStream null): find it by identity among the keys.
+    if (lookup) for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
+    throw fd;
   }
 
   #keyOf(fileobj: FileLike): SelectorKey<T> {
