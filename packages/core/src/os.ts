@@ -34,11 +34,11 @@ export interface PipeOptions {
  * call). Close them with `fs.closeSync`. A pipe's write end reports `ERR` once
  * the read end is closed, and its read end `HUP` once the write end is.
  *
- * A child process given an end as its stdio (`spawn(cmd, [], { stdio: [r,
- * 'inherit', 'inherit'] })`) gets a dup of the same open file, so the
- * blocking mode is shared: most programs expect blocking stdio, so make the
- * end you hand over blocking (the default), and `setBlocking()` only the end
- * you keep.
+ * A child given an end as its stdio (`spawn(cmd, [], { stdio: ['ignore', w,
+ * 'inherit'] })`) gets a dup of the same open file: close your copy after
+ * `spawn()`, or you never read the end of file. libuv makes a child's stdio
+ * blocking, and the flag is shared, so the end you handed over is blocking
+ * afterwards; the end you keep is another open file and keeps its mode.
  * @throws `ERR_INVALID_ARG_TYPE` for options that are not an object or a
  *   `blocking` that is not a boolean; a {@link SystemError} (`EMFILE`) from `pipe2`
  */

@@ -174,8 +174,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
    * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE or
    *   EXCLUSIVE on select/poll; RDHUP without IN on select), `ERR_INVALID_ARG_VALUE` (EXCLUSIVE
    *   with ONESHOT, PRI or RDHUP, which the kernel refuses), other argument errors, or a
-   *   {@link SystemError} (`EBADF` for a closed fd, `EPERM` for a regular file on epoll). A
-   *   failed register leaves no key behind.
+   *   {@link SystemError} (`EBADF` for a closed fd; `EPERM` on epoll for a regular file or
+   *   `/dev/null`, whose message names the cause and the fix). A failed register leaves no
+   *   key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
