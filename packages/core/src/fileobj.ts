@@ -15,7 +15,9 @@ import type { Socket } from './socket.ts';
  * An fd number, an object with a `fileno()` method (such as {@link Socket}),
  * or an object with a numeric `fd` property, Node's own convention
  * (`fs.promises.FileHandle`, an open `fs.ReadStream`, `process.stdin`).
- * When an object has both, `fileno()` wins.
+ * When an object has both, `fileno()` wins. (A `fs.ReadStream` has its `fd`
+ * at run time, `null` once closed, but @types/node does not declare it:
+ * TypeScript code passes one as `stream as unknown as { fd: number }`.)
  */
 export type FileLike =
   | number
