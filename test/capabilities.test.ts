@@ -3,6 +3,7 @@
 // what the backend really does, over real fds. A record that lies (say, a
 // select record claiming EDGE, or epoll claiming it reports closed fds)
 // fails one of these.
+import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -103,6 +104,21 @@ for (const backend of testBackends()) {
     withScope((s) => {
       const sel = s.selector(backend);
       assert.is(sel.fileno() >= 0, caps.pollableKernelFd);
+    }));
+
+  test(`${backend}: waitOnThread says whether wait() blocks on a thread of its own`, () =>
+    withScope(async (s) => {
+      const tasks = () => readdirSync('/proc/self/task').length;
+      const sel = s.selector(backend);
+      const [a, c] = s.pair();
+      sel.register(a, Events.IN);
+      const before = tasks();
+      const p = sel.wait({ timeoutMs: 2000 });
+      await new Promise((r) => setTimeout(r, 20));
+      const during = tasks();
+      c.send('x');
+      await p;
+      assert.is(during - before, caps.waitOnThread ? 1 : 0, `threads ${before} -> ${during}`);
     }));
 
   test(`${backend}: watchesEmptyMask says whether an fd with no interest bit hears its hang-up`, () =>

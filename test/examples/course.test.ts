@@ -124,6 +124,53 @@ for (const backend of testBackends()) {
       await srv.stop('SIGKILL');
     }
   });
+
+  // Fairness under load: 8 clients that stream as fast as it echoes keep the server's fds ready at every wait(); its ticks must still
+  // come (before wait() was fair: 1 to 3 of 10), and SIGINT must stop it at
+  // once (before: 2 s). The bounds are loose: a tick every 100 ms, at least
+  // half of them seen; the exit well inside a second.
+  test(`echo-async on ${backend}: under 8 busy clients the ticks stay on time and SIGINT stops it at once`, async () => {
+    const srv = await startExample('echo-async', ['--backend', backend, '--port', '0', '--tick', '100', '--max-pending', String(1 << 30)]);
+    const clients: net.Socket[] = [];
+    try {
+      // Each client streams 64 KiB chunks as fast as the server takes them
+      // and reads its echo: the server's fds are ready at every wait(). (The
+      // queue cap is raised: a client that reads a little behind must not be
+      // dropped.)
+      let echoes = 0;
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let streaming = true;
+      for (let i = 0; i < 8; i++) {
+        const c = await connectRaw(srv.port);
+        const pump = () => {
+          while (streaming && c.write(chunk));
+        };
+        c.on('data', (d: Buffer) => (echoes += d.length));
+        c.on('drain', pump);
+        c.on('error', () => {});
+        pump();
+        clients.push(c);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const ticks = () => [...srv.stdout().matchAll(/^tick (\d+):/gm)].length;
+      const before = ticks();
+      const busyFrom = echoes;
+      await new Promise((r) => setTimeout(r, 1000));
+      const during = ticks() - before;
+      streaming = false;
+      assert.ok(echoes - busyFrom > 1_000_000, `the clients were busy: ${echoes - busyFrom} bytes echoed in 1 s`);
+      assert.ok(during >= 5, `${during} ticks in 1 s at one per 100 ms`);
+      const t0 = performance.now();
+      const { code, signal } = await srv.stop('SIGINT');
+      const took = performance.now() - t0;
+      assert.is(signal, null);
+      assert.is(code, 0, srv.stderr());
+      assert.ok(took < 1000, `SIGINT took ${took.toFixed(0)} ms to stop it`);
+    } finally {
+      for (const c of clients) c.destroy();
+      await srv.stop('SIGKILL');
+    }
+  });
 }
 
 test('scaling prints a table and a bar chart per backend and points to pnpm bench (timings unchecked)', async () => {

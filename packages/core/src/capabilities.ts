@@ -24,8 +24,15 @@ export interface BackendCapabilities {
   readonly reportsHup: boolean;
   /** An fd closed while registered is reported as `NVAL` (select, poll) rather than dropped silently (epoll). */
   readonly reportsClosedFd: boolean;
-  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll). */
+  /** The backend has a pollable kernel object of its own (epoll's fd), which `fileno()` returns. */
   readonly pollableKernelFd: boolean;
+  /**
+   * `wait()` blocks on a dedicated thread in the mechanism's own call and is handed what that
+   * one call saw (select, poll and epoll). Nothing is asked of the kernel twice, so files that
+   * report a change only to the first poll (`/proc/self/mounts`) lose nothing. `false`: libuv
+   * watches the backend's kernel fd and the result is collected on the JS thread.
+   */
+  readonly waitOnThread: boolean;
   /**
    * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
    * the always-reported conditions (poll, epoll); select has no set for them and never reports it.

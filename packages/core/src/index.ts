@@ -18,6 +18,7 @@ export {
   BaseSelector,
   DefaultSelector,
   EpollSelector,
+  FAIR_BURST,
   PollSelector,
   SelectSelector,
   backends,

@@ -6,8 +6,11 @@
  */
 import { createRequire } from 'node:module';
 
-/** What a native wait reports: an errno (0: fine) and whether its deadline passed. */
-export type WaitCallback = (errno: number, timedOut: boolean) => void;
+/**
+ * What a native wait reports: an errno (0: fine), whether its deadline passed, and how many
+ * (fd, events) pairs it wrote to the result buffer (-1: none; collect them with `select(0)`).
+ */
+export type WaitCallback = (errno: number, timedOut: boolean, count: number) => void;
 
 /** One backend's capability record, as the addon describes it. */
 export interface NativeCapabilities {
@@ -20,6 +23,7 @@ export interface NativeCapabilities {
   reportsHup: boolean;
   reportsClosedFd: boolean;
   pollableKernelFd: boolean;
+  waitOnThread: boolean;
   watchesEmptyMask: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
 }
@@ -34,7 +38,7 @@ export interface NativeSelector {
   setBuffer(buffer: Int32Array): void;
   /**
    * Starts a wait until `timeoutMs` from now (< 0: forever): calls
-   * `callback(errno, timedOut)` once, on the JS thread, when something may be
+   * `callback(errno, timedOut, count)` once, on the JS thread, when something is
    * ready, the deadline passed, or the wait failed.
    */
   arm(callback: WaitCallback, timeoutMs: number): void;

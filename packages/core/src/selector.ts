@@ -142,6 +142,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #batch: Batch<T> | null = null;
   #waker: Waker | null = null;
   #woken = false; // the last collected batch held the waker's pair
+  #burst = 0; // wait() results delivered without a turn of the event loop
+  readonly #loopTurned = (): void => {
+    this.#burst = 0;
+  };
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
@@ -306,11 +310,18 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   }
 
   /**
-   * Like {@link select} but never blocks the event loop: epoll hands its own
-   * fd to libuv; select and poll wait on a dedicated thread. Registrations
-   * changed while it is pending take effect in it; `close()` resolves it with
-   * `[]`; an aborted `signal` rejects it with an `AbortError`. Only one wait
-   * may be pending per selector (`ERR_WAIT_PENDING`).
+   * Like {@link select} but never blocks the event loop: a dedicated thread
+   * blocks in the mechanism's own call and hands over what it saw, so nothing
+   * is asked of the kernel twice and no event is lost. Registrations changed
+   * while it is pending take effect in it; `close()` resolves it with `[]`;
+   * an aborted `signal` rejects it with an `AbortError` (what its thread had
+   * already harvested is delivered by the next `wait()`). Only one wait may
+   * be pending per selector (`ERR_WAIT_PENDING`).
+   *
+   * Fair: fds ready at call time resolve the promise at once, but at most
+   * {@link FAIR_BURST} (64) times between two turns of the event loop; then
+   * the wait goes through the loop like any I/O, so timers, immediates and
+   * signal handlers run even while an fd is never drained.
    */
   wait(options?: WaitOptions): Promise<Ready<T>[]> {
     let timeout: number;
@@ -327,11 +338,23 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#checkOpen();
       if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING', 'A wait() is already pending on this selector');
       if (signal?.aborted) throw abortError(signal);
-      const ready = this.select(0);
-      if (ready.length > 0 || timeout === 0 || this.#woken) return Promise.resolve(ready);
+      // Fds ready at call time resolve at once (a microtask), but only
+      // FAIR_BURST times between two turns of the event loop; then the wait
+      // waits for the loop's next check phase (after every immediate queued
+      // so far, and after timers and I/O if the loop is past them), so
+      // timers, immediates and signal handlers keep their turn under a
+      // never-drained fd.
+      if (this.#burst < FAIR_BURST) {
+        const ready = this.select(0);
+        if (ready.length > 0 || timeout === 0 || this.#woken) {
+          if (this.#burst++ === 0) setImmediate(this.#loopTurned).unref();
+          return Promise.resolve(ready);
+        }
+      }
     } catch (err) {
       return Promise.reject(err);
     }
+    const yieldFirst = this.#burst >= FAIR_BURST;
     return new Promise<Ready<T>[]>((resolve, reject) => {
       const pending: PendingWait<T> = { resolve, reject, signal, onAbort: undefined };
       this.#pending = pending;
@@ -339,13 +362,38 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         pending.onAbort = () => this.#finish(pending, abortError(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      // The deadline lives in the addon, next to the wait itself.
-      try {
-        this.#native.arm(this.#onReady, timeout);
-      } catch (err) {
-        this.#finish(pending, err);
-      }
+      if (yieldFirst) setImmediate(() => this.#afterTurn(pending, timeout));
+      else this.#arm(pending, timeout);
     });
+  }
+
+  // The loop has turned since a burst used up its FAIR_BURST results: what
+  // is ready now resolves the wait, else it waits natively.
+  #afterTurn(pending: PendingWait<T>, timeout: number): void {
+    if (this.#pending !== pending) return; // closed or aborted meanwhile
+    this.#burst = 0;
+    let ready: Ready<T>[];
+    try {
+      ready = this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return;
+    }
+    if (ready.length > 0 || timeout === 0 || this.#woken) {
+      this.#burst = 1;
+      this.#finish(pending, null, ready);
+    } else {
+      this.#arm(pending, timeout);
+    }
+  }
+
+  #arm(pending: PendingWait<T>, timeout: number): void {
+    // The deadline lives in the addon, next to the wait itself.
+    try {
+      this.#native.arm(this.#onReady, timeout);
+    } catch (err) {
+      this.#finish(pending, err);
+    }
   }
 
   /**
@@ -416,16 +464,21 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   // -- internals ---------------------------------------------------------
 
-  readonly #onReady = (errno: number, timedOut: boolean): void => {
+  readonly #onReady = (errno: number, timedOut: boolean, count: number): void => {
     const pending = this.#pending;
     if (!pending) return; // a late notification after the wait settled
+    // Called from the event loop, which has turned since the last burst;
+    // this result opens the next one.
+    this.#burst = 1;
     if (errno !== 0) {
       this.#finish(pending, new SystemError(-errno, this.capabilities.syscalls.wait));
       return;
     }
     let ready: Ready<T>[];
     try {
-      ready = this.select(0);
+      // The wait thread hands over what its one kernel call saw; asking the
+      // kernel again here would lose a report-once file's event.
+      ready = count >= 0 ? this.#collect(count) : this.select(0);
     } catch (err) {
       this.#finish(pending, err);
       return;
@@ -433,8 +486,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if (ready.length > 0 || timedOut || this.#woken) {
       this.#finish(pending, null, ready);
     } else {
-      // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
-      // meanwhile. Keep waiting, towards the same deadline.
+      // Nothing left to report: every fd seen was unregistered (or, when
+      // collected here, drained or disarmed) meanwhile. Keep waiting,
+      // towards the same deadline.
       try {
         this.#native.rearm(this.#onReady);
       } catch (err) {
@@ -529,6 +583,12 @@ function checkExclusive(caps: BackendCapabilities, mask: number, events: number)
 
 // The fd the addon reports for the waker's eventfd (never a real fd).
 const WAKER_FD = -1;
+
+/**
+ * The most `wait()` results delivered between two turns of the event loop
+ * while fds are ready at call time (README: "wait() and the event loop").
+ */
+export const FAIR_BURST = 64;
 
 /**
  * Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. Only

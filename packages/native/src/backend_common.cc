@@ -19,6 +19,7 @@ const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
     /*reports_hup=*/false, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
+    /*wait_on_thread=*/true,
     // An fd with no interest bit is in none of the three sets.
     /*watches_empty_mask=*/false,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
@@ -29,7 +30,7 @@ const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
-    /*watches_empty_mask=*/true,
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
@@ -37,7 +38,20 @@ const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
-    /*watches_empty_mask=*/true,
+    // io_uring runs the epoll_wait (IORING_OP_EPOLL_WAIT) while libuv
+    // watches an eventfd: no thread (epoll_ring.h).
+    /*wait_on_thread=*/false, /*watches_empty_mask=*/true,
+    "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
+};
+
+const Capabilities kEpollThreadCaps = {
+    "epoll", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
+    // Where io_uring cannot run it: a thread blocks in epoll_wait. (libuv
+    // polling the epoll fd would poll every ready item once more, and a
+    // report-once file, /proc/self/mounts, would lose its event there.)
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
 // clang-format on

@@ -159,6 +159,7 @@ napi_value SetBuffer(napi_env env, napi_callback_info cbinfo) {
     s->buffer_ref = Napi::Persistent(a);
     s->buffer = a.Data();
     s->capacity = static_cast<int>(a.ElementLength() / 2);
+    s->core->SetResultBuffer(s->buffer, s->capacity);
     return nullptr;
   });
 }
@@ -169,7 +170,7 @@ Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
 }
 
 const char* WaiterSyscall(Selector* s) {
-  return s->core->backend()->Caps().pollable_kernel_fd ? "uv_poll_start" : "eventfd";
+  return s->core->backend()->Caps().wait_on_thread ? "eventfd" : "uv_poll_start";
 }
 
 // arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
@@ -391,6 +392,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("reportsHup", c.reports_hup);
   o.Set("reportsClosedFd", c.reports_closed_fd);
   o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  o.Set("waitOnThread", c.wait_on_thread);
   o.Set("watchesEmptyMask", c.watches_empty_mask);
   Napi::Object sys = Napi::Object::New(env);
   sys.Set("wait", name(c.wait_syscall));
@@ -408,7 +410,7 @@ void InitSelector(Napi::Env env, Napi::Object exports) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "NativeSelector", NAPI_AUTO_LENGTH, Create, nullptr, &fn));
   exports.Set("NativeSelector", Napi::Value(env, fn));
   Napi::Object caps = Napi::Object::New(env);
-  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &kEpollCaps}) caps.Set(c->name, CapabilitiesObject(env, *c));
+  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &EpollCaps()}) caps.Set(c->name, CapabilitiesObject(env, *c));
   exports.Set("capabilities", caps);
 }
 
