@@ -36,7 +36,7 @@ export class SystemError extends Error {
     super(
       hostname !== undefined
         ? `${syscall} ${code} ${hostname}`
-        : `${code}: ${description}, ${syscall}`,
+        : `${code}: ${description}, ${syscall}${hint(code, syscall, fd)}`,
     );
     this.name = 'SystemError';
     this.code = code;
@@ -45,6 +45,26 @@ export class SystemError extends Error {
     if (fd !== undefined) this.fd = fd;
     if (hostname !== undefined) this.hostname = hostname;
   }
+}
+
+/**
+ * What a bare errno would leave the reader guessing: why the call failed and
+ * what to do instead, appended to the message (code, errno and syscall stay
+ * Node's).
+ */
+function hint(code: string, syscall: string, fd: number | undefined): string {
+  // epoll_ctl(2) says EPERM only for a file without a poll method: a regular
+  // file, a directory, or a device such as /dev/null, which are always ready
+  // (stdin under cron or systemd is often one of them).
+  if (code === 'EPERM' && syscall === 'epoll_ctl') {
+    const what = fd === undefined ? 'the fd' : `fd ${fd}`;
+    return (
+      ` (${what} is a regular file, a directory or a device such as /dev/null: epoll cannot watch files that are` +
+      ' always ready. Use a PollSelector or SelectSelector, which report such files as always ready, or read the' +
+      ' file directly without a selector)'
+    );
+  }
+  return '';
 }
 
 native.setErrorFactory((errno, syscall, fd, hostname) => new SystemError(errno, syscall, fd, hostname));
