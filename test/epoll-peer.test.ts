@@ -3,7 +3,7 @@
 // the registry tarball is fetched at test time (`npm pack epoll@4.0.2`) into
 // node_modules/.cache/iomux-peer, and its epoll.js (the file that loads the
 // peer's addon; its test files require '../epoll' and '../') is replaced by a
-// one-line shim that requires '@iomux/core/epoll'. Nothing of the peer is built.
+// one-line shim that requires '@iomux/core/epoll' of this checkout. Nothing of the peer is built.
 // Each file runs in a child, from its test/ directory, as its run-tests script
 // does (the `echo |` ones get a newline on stdin), with require(esm) turned
 // off so the CommonJS build is what runs, as on Node < 20.19.
@@ -21,7 +21,13 @@ const VERSION = '4.0.2';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cache = join(root, 'node_modules', '.cache', 'iomux-peer');
 const pkg = join(cache, `epoll-${VERSION}`, 'package');
-const SHIM = "'use strict';\n// iomux: the peer's addon loader, replaced by the drop-in under test.\nmodule.exports = require('@iomux/core/epoll');\n";
+// The checkout under test is named by IOMUX_DROPIN_ROOT (the cache may be shared through a
+// symlink, as the mutation check's scratch copy does); '@iomux/core/epoll' resolves from
+// there through the package's "exports", "require" condition.
+const SHIM = `'use strict';
+// iomux: the peer's addon loader, replaced by the drop-in under test.
+module.exports = require(require.resolve('@iomux/core/epoll', { paths: [process.env.IOMUX_DROPIN_ROOT] }));
+`;
 
 // The files of the peer's run-tests, and whether it pipes `echo` into them.
 const FILES: [name: string, echo: boolean][] = [
@@ -70,6 +76,7 @@ for (const [name, echo] of FILES) {
     if (why !== null) assert.unreachable(`cannot run: ${why}`);
     const r = spawnSync(process.execPath, ['--no-experimental-require-module', name], {
       cwd: join(pkg, 'test'),
+      env: { ...process.env, IOMUX_DROPIN_ROOT: root },
       input: echo ? '\n' : '',
       encoding: 'utf8',
       timeout: 60_000,

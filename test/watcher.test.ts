@@ -10,6 +10,7 @@ import { testBackends } from './helpers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+type Pair = [readFd: number, writeFd: number];
 type Call = [err: Error | null, fd: number, events: number];
 
 /** Resolves when `pred` holds over the calls so far. */
@@ -27,7 +28,7 @@ function collector() {
   return { calls, cb, until };
 }
 
-function withPipes<R>(n: number, body: (pipes: [number, number][]) => Promise<R>): Promise<R> {
+function withPipes<R>(n: number, body: (pipes: Pair[]) => Promise<R>): Promise<R> {
   const pipes = Array.from({ length: n }, () => pipe());
   return body(pipes).finally(() => {
     for (const [r, w] of pipes) {
@@ -52,13 +53,14 @@ function aliveAfter(backend: string, body: string): { alive: boolean; out: strin
 
 for (const b of testBackends()) {
   test(`${b}: one callback per ready fd, (null, fd, events), never synchronously from add()`, () =>
-    withPipes(2, async ([[r1, w1], [r2, w2]]) => {
+    withPipes(2, async (p) => {
+      const [[r1, w1], [r2, w2]] = p as [Pair, Pair];
       const { calls, cb, until } = collector();
       const w = new Watcher(cb, { backend: b });
       assert.is(w.backend, b);
-      writeSync(w1!, 'x');
-      writeSync(w2!, 'y');
-      assert.is(w.add(r1!, Events.IN).add(r2!, Events.IN), w, 'add() chains');
+      writeSync(w1, 'x');
+      writeSync(w2, 'y');
+      assert.is(w.add(r1, Events.IN).add(r2, Events.IN), w, 'add() chains');
       assert.is(calls.length, 0, 'no callback inside add()');
       await until(() => new Set(calls.map((c) => c[1])).size === 2);
       for (const [err, fd, events] of calls) {
@@ -70,32 +72,34 @@ for (const b of testBackends()) {
     }));
 
   test(`${b}: level-triggered; ONESHOT fires once until modify()`, () =>
-    withPipes(1, async ([[r, wfd]]) => {
+    withPipes(1, async (p) => {
+      const [[r, wfd]] = p as [Pair];
       const { calls, cb, until } = collector();
       const w = new Watcher(cb, { backend: b });
-      writeSync(wfd!, 'x');
-      w.add(r!, Events.IN);
+      writeSync(wfd, 'x');
+      w.add(r, Events.IN);
       await until(() => calls.length >= 3); // never drained: reported again and again
-      w.modify(r!, Events.IN | Events.ONESHOT);
+      w.modify(r, Events.IN | Events.ONESHOT);
       const before = calls.length;
       await until(() => calls.length > before);
       await new Promise((res) => setTimeout(res, 50));
       const fired = calls.length - before;
       assert.ok(fired <= 2, `ONESHOT: at most the pass in flight and one more, got ${fired}`);
       const after = calls.length;
-      w.modify(r!, Events.IN | Events.ONESHOT);
+      w.modify(r, Events.IN | Events.ONESHOT);
       await until(() => calls.length > after);
       w.close();
     }));
 
   test(`${b}: a never-drained fd does not starve the event loop (an immediate and a timer run)`, () =>
-    withPipes(1, async ([[r, wfd]]) => {
+    withPipes(1, async (p) => {
+      const [[r, wfd]] = p as [Pair];
       let count = 0;
       let immediateRan = false;
       let timerRan = false;
       const w = new Watcher(() => count++, { backend: b });
-      writeSync(wfd!, 'x');
-      w.add(r!, Events.IN);
+      writeSync(wfd, 'x');
+      w.add(r, Events.IN);
       setImmediate(() => (immediateRan = true));
       await new Promise<void>((res) => setTimeout(() => ((timerRan = true), res()), 5));
       w.close();
@@ -135,7 +139,8 @@ for (const b of testBackends()) {
     }));
 
   test(`${b}: a throwing callback reaches uncaughtException and the loop goes on`, () =>
-    withPipes(1, async ([[r, wfd]]) => {
+    withPipes(1, async (p) => {
+      const [[r, wfd]] = p as [Pair];
       const thrown: unknown[] = [];
       const onUncaught = (err: unknown) => thrown.push(err);
       process.on('uncaughtException', onUncaught);
@@ -147,8 +152,8 @@ for (const b of testBackends()) {
         if (++n === 2) done();
         throw boom;
       }, { backend: b });
-      writeSync(wfd!, 'x');
-      w.add(r!, Events.IN);
+      writeSync(wfd, 'x');
+      w.add(r, Events.IN);
       try {
         await twice;
         await new Promise((res) => setImmediate(res));
@@ -208,7 +213,8 @@ for (const b of testBackends()) {
 }
 
 test('the read end is drained by the callback: a real echo of bytes', () =>
-  withPipes(1, async ([[r, wfd]]) => {
+  withPipes(1, async (p) => {
+      const [[r, wfd]] = p as [Pair];
     const got: string[] = [];
     let done!: () => void;
     const finished = new Promise<void>((res) => (done = res));
@@ -217,8 +223,8 @@ test('the read end is drained by the callback: a real echo of bytes', () =>
       got.push(buf.toString('utf8', 0, readSync(fd, buf)));
       if (got.join('') === 'abc') done();
     });
-    w.add(r!, Events.IN);
-    writeSync(wfd!, 'abc');
+    w.add(r, Events.IN);
+    writeSync(wfd, 'abc');
     await finished;
     w.close();
     assert.is(got.join(''), 'abc');
