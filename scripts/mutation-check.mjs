@@ -367,6 +367,14 @@ const MUTANTS = [
     why: "a Worker that exits leaves its Sockets' fds open for the life of the process",
   },
   {
+    name: 'wait-callback-exception-unwinds-into-libuv',
+    file: 'packages/native/src/selector.cc',
+    find: 'napi_fatal_exception(env, e.Value());',
+    replace: 'throw;',
+    tests: ['test/wait-throw.test'],
+    why: 'a JS exception in a tick run by the wait callback aborts the process (SIGABRT) instead of reaching uncaughtException',
+  },
+  {
     name: 'watcher-remove-last-keeps-waiting',
     file: 'packages/core/src/watcher.ts',
     find: 'if (this.#keys.size === 0 && this.#running) this.#selector.waker().wake();',
