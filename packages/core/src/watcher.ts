@@ -168,6 +168,9 @@ export class Watcher {
   async #run(): Promise<void> {
     const sel = this.#selector;
     try {
+      // Start after the caller's synchronous code: fds added together in one
+      // go are all in the first wait, and no callback runs inside add().
+      await Promise.resolve();
       while (!sel.closed && this.#keys.size > 0) {
         let ready: Ready<undefined>[];
         try {
