@@ -42,17 +42,17 @@ const recv = () => {
 };
 
 /**
- * A callback-driven ping-pong: `onReadable` is wired to the mechanism; each
+ * A callback-driven ping-pong: `onReadable` is wired to the mechanism and
+ * `read()` takes the answer (returns the round trips it completes); each
  * phase resolves with the round trips it made.
  */
-function callbackPhases() {
+function callbackPhases(read = () => (recv(), 1)) {
   let n = 0;
   let end = 0;
   /** @type {(n: number) => void} */
   let done = () => {};
   const onReadable = () => {
-    recv();
-    n++;
+    n += read();
     if (performance.now() >= end) done(n);
     else send();
   };
@@ -67,6 +67,18 @@ function callbackPhases() {
   return { onReadable, phase };
 }
 
+/**
+ * A variant that drives a selector of `backend` with `run(sel, end)`, which
+ * returns the round trips made before `end`.
+ * @param {string} backend
+ * @param {(sel: import('@iomux/core').BaseSelector, end: number) => Promise<number>} run
+ */
+const selectorVariant = (backend, run) => () => {
+  const sel = createSelector(/** @type {import('@iomux/core').BackendName} */ (backend));
+  sel.register(fromChild, Events.IN);
+  return { phase: (/** @type {number} */ budget) => run(sel, performance.now() + budget), stop: () => sel.close() };
+};
+
 /** @type {Record<string, () => { phase: (budget: number) => Promise<number>, stop: () => void }>} */
 const VARIANTS = {
   peer() {
@@ -80,73 +92,48 @@ const VARIANTS = {
     return { phase, stop: () => poller.remove(fromChild).close() };
   },
   net() {
-    let n = 0;
-    let end = 0;
-    /** @type {(n: number) => void} */
-    let done = () => {};
+    let got = 0;
+    const { onReadable, phase } = callbackPhases(() => got);
     const sock = new net.Socket({ fd: fromChild, readable: true, writable: false });
     sock.on('data', (/** @type {Buffer} */ d) => {
-      n += d.length;
-      if (performance.now() >= end) done(n);
-      else send();
+      got = d.length;
+      onReadable();
     });
-    return {
-      phase: (budget) =>
-        new Promise((resolve) => {
-          n = 0;
-          end = performance.now() + budget;
-          done = resolve;
-          send();
-        }),
-      stop: () => sock.destroy(),
-    };
+    return { phase, stop: () => sock.destroy() };
   },
 };
 for (const backend of ['select', 'poll', 'epoll']) {
-  VARIANTS[`wait-${backend}`] = () => {
-    const sel = createSelector(backend);
-    sel.register(fromChild, Events.IN);
-    return {
-      async phase(budget) {
-        const end = performance.now() + budget;
-        let n = 0;
-        while (performance.now() < end) {
-          send();
-          while ((await sel.wait()).length === 0);
-          recv();
-          n++;
-        }
-        return n;
-      },
-      stop: () => sel.close(),
-    };
-  };
-  VARIANTS[`iter-${backend}`] = () => {
-    const sel = createSelector(backend);
-    sel.register(fromChild, Events.IN);
-    return {
-      async phase(budget) {
-        const end = performance.now() + budget;
-        let n = 0;
-        send();
-        for await (const ready of sel) {
-          if (ready.length === 0) continue;
-          recv();
-          n++;
-          if (performance.now() >= end) break;
-          send();
-        }
-        return n;
-      },
-      stop: () => sel.close(),
-    };
-  };
+  VARIANTS[`wait-${backend}`] = selectorVariant(backend, async (sel, end) => {
+    let n = 0;
+    while (performance.now() < end) {
+      send();
+      while ((await sel.wait()).length === 0);
+      recv();
+      n++;
+    }
+    return n;
+  });
+  VARIANTS[`iter-${backend}`] = selectorVariant(backend, async (sel, end) => {
+    let n = 0;
+    send();
+    for await (const ready of sel) {
+      if (ready.length === 0) continue;
+      recv();
+      n++;
+      if (performance.now() >= end) break;
+      send();
+    }
+    return n;
+  });
   VARIANTS[`watcher-${backend}`] = () => {
     const { onReadable, phase } = callbackPhases();
-    const w = new Watcher((err) => {
-      if (err) throw err;
-      onReadable();
-    }, { backend });
+    const w = new Watcher(
+      (err) => {
+        if (err) throw err;
+        onReadable();
+      },
+      { backend: /** @type {import('@iomux/core').BackendName} */ (backend) },
+    );
     w.add(fromChild, Events.IN);
     return { phase, stop: () => w.close() };
   };
