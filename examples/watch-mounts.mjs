@@ -33,7 +33,7 @@
 // --count N: exit after N changes (default: run until Ctrl-C).
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { Events, createSelector, formatEvents } from '@iomux/core';
-import { backendFlag, fail, intFlag, parseFlags } from './lib/args.mjs';
+import { backendFlag, intFlag, parseFlags } from './lib/args.mjs';
 
 const NAME = 'watch-mounts';
 const FILE = '/proc/self/mounts';
