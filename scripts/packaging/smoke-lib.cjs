@@ -7,18 +7,20 @@ const fs = require('node:fs');
 // The subpath @iomux/core/epoll (the drop-in for the npm epoll package): a pipe becomes
 // readable and the callback says so, with the peer's (err, fd, events) and this === globalThis.
 function epollSmoke(core, Epoll) {
-  return new Promise((resolve, reject) => {
+  return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
     const [r, w] = core.pipe();
-    const poller = new Epoll(function (err, fd, events) {
+    /** @this {unknown} @param {Error | null} err @param {number} fd @param {number} events */
+    const onEvent = function (err, fd, events) {
       poller.remove(fd).close();
       fs.closeSync(r);
       fs.closeSync(w);
       if (err || fd !== r || events !== Epoll.EPOLLIN || this !== globalThis) reject(new Error(`epoll drop-in: ${err} ${fd} ${events}`));
       else resolve();
-    });
+    };
+    const poller = new Epoll(onEvent);
     poller.add(r, Epoll.EPOLLIN);
     fs.writeSync(w, 'x');
-  });
+  }));
 }
 
 module.exports = async function smoke(core, how, Epoll) {
