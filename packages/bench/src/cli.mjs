@@ -348,7 +348,7 @@ async function runWait() {
     }
     const rec = JSON.parse(lastLine(r.stdout));
     results.wait.raw.push(rec);
-    const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
+    const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait), fastWait: median(rec.fast.wait), fastTurnEach: median(rec.fast.turnEach), fastSelect0: median(rec.fast.select0) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;
     row.goal = backend === 'epoll' ? 2 : 3;
     results.wait.summary.push(row);

@@ -343,8 +343,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       if (signal?.aborted) throw abortError(signal);
       // Fds ready at call time resolve at once (a microtask), but only
       // FAIR_BURST times between two turns of the event loop; then the wait
-      // goes through the loop like any I/O, so timers, immediates and signal
-      // handlers keep their turn under a never-drained fd.
+      // waits for the loop's next check phase (after every immediate queued
+      // so far, and after timers and I/O if the loop is past them), so
+      // timers, immediates and signal handlers keep their turn under a
+      // never-drained fd.
       if (this.#burst < FAIR_BURST) {
         const ready = this.select(0);
         if (ready.length > 0 || timeout === 0 || this.#woken) {
@@ -355,6 +357,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     } catch (err) {
       return Promise.reject(err);
     }
+    const yieldFirst = this.#burst >= FAIR_BURST;
     return new Promise<Ready<T>[]>((resolve, reject) => {
       const pending: PendingWait<T> = { resolve, reject, signal, onAbort: undefined };
       this.#pending = pending;
@@ -362,13 +365,38 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         pending.onAbort = () => this.#finish(pending, abortError(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      // The deadline lives in the addon, next to the wait itself.
-      try {
-        this.#native.arm(this.#onReady, timeout);
-      } catch (err) {
-        this.#finish(pending, err);
-      }
+      if (yieldFirst) setImmediate(() => this.#afterTurn(pending, timeout));
+      else this.#arm(pending, timeout);
     });
+  }
+
+  // The loop has turned since a burst used up its FAIR_BURST results: what
+  // is ready now resolves the wait, else it waits natively.
+  #afterTurn(pending: PendingWait<T>, timeout: number): void {
+    if (this.#pending !== pending) return; // closed or aborted meanwhile
+    this.#burst = 0;
+    let ready: Ready<T>[];
+    try {
+      ready = this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return;
+    }
+    if (ready.length > 0 || timeout === 0 || this.#woken) {
+      this.#burst = 1;
+      this.#finish(pending, null, ready);
+    } else {
+      this.#arm(pending, timeout);
+    }
+  }
+
+  #arm(pending: PendingWait<T>, timeout: number): void {
+    // The deadline lives in the addon, next to the wait itself.
+    try {
+      this.#native.arm(this.#onReady, timeout);
+    } catch (err) {
+      this.#finish(pending, err);
+    }
   }
 
   /**

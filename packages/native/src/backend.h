@@ -63,7 +63,10 @@ struct Capabilities {
 
 extern const Capabilities kSelectCaps;
 extern const Capabilities kPollCaps;
-extern const Capabilities kEpollCaps;
+extern const Capabilities kEpollCaps;        // wait() through io_uring's epoll_wait
+extern const Capabilities kEpollThreadCaps;  // wait() on a thread, where io_uring cannot
+// The epoll record this process uses (io_uring probed once).
+const Capabilities& EpollCaps();
 
 // A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
 // milliseconds. Kernel waits are not restarted after a signal handler runs
@@ -120,6 +123,21 @@ class Backend {
 
   // The kernel object's fd (the epoll fd), or -1 when there is none.
   virtual int KernelFd() const { return -1; }
+
+  // How wait() is to watch this backend, asked once, when its first wait
+  // starts: an fd for libuv to watch, whose readiness means "harvest with a
+  // zero-timeout Wait()" (and whose polling consumes nothing), or -1 for a
+  // thread in WaitAside(). Caps().wait_on_thread agrees with it afterwards.
+  virtual int WaitFd() { return -1; }
+  // Called before the loop sleeps on WaitFd(): submit what the wait needs
+  // (room for `capacity` pairs). Returns 0 or an errno.
+  virtual int Flush(int capacity) {
+    (void)capacity;
+    return 0;
+  }
+  // The wait that Flush() prepared has ended (its result, if any, is
+  // collected by the next Wait()).
+  virtual void Idle() {}
 
   // wait()'s thread (Caps().wait_on_thread): blocks in the mechanism's own
   // call until a registered fd is ready, `wake_fd` is readable, or the

@@ -38,8 +38,19 @@ const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
-    // libuv polling the epoll fd would poll every ready item once more, and
-    // a report-once file (/proc/self/mounts) would lose its event there.
+    // io_uring runs the epoll_wait (IORING_OP_EPOLL_WAIT) while libuv
+    // watches an eventfd: no thread (epoll_ring.h).
+    /*wait_on_thread=*/false, /*watches_empty_mask=*/true,
+    "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
+};
+
+const Capabilities kEpollThreadCaps = {
+    "epoll", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
+    // Where io_uring cannot run it: a thread blocks in epoll_wait. (libuv
+    // polling the epoll fd would poll every ready item once more, and a
+    // report-once file, /proc/self/mounts, would lose its event there.)
     /*wait_on_thread=*/true, /*watches_empty_mask=*/true,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "epoll_ring.h"
 
 namespace iomux::detail {
 namespace {
@@ -30,11 +31,30 @@ uint32_t ToEpoll(uint32_t events) { return events & (kInterestBits | kOneshot | 
 
 class EpollBackend final : public Backend {
  public:
-  explicit EpollBackend(int epfd) : epfd_(epfd) {}
-  ~EpollBackend() override { close(epfd_); }
+  explicit EpollBackend(int epfd) : epfd_(epfd), use_ring_(EpollRing::Available(nullptr)) {}
+  ~EpollBackend() override {
+    ring_.reset();  // its wait must end before the epoll fd does
+    close(epfd_);
+  }
 
-  const Capabilities& Caps() const override { return kEpollCaps; }
+  const Capabilities& Caps() const override { return use_ring_ ? kEpollCaps : kEpollThreadCaps; }
   int KernelFd() const override { return epfd_; }
+
+  int WaitFd() override {
+    if (use_ring_ && !ring_) {
+      int err = 0;
+      ring_ = EpollRing::Make(epfd_, &err);
+      if (!ring_) use_ring_ = false;  // (RLIMIT_MEMLOCK, say): the thread does it
+    }
+    return use_ring_ ? ring_->event_fd() : -1;
+  }
+
+  int Flush(int capacity) override {
+    wait_armed_ = true;
+    return ring_->Submit(capacity);
+  }
+
+  void Idle() override { wait_armed_ = false; }
 
   int Add(int fd, uint32_t events) override {
     int err = Ctl(EPOLL_CTL_ADD, fd, events);
@@ -70,15 +90,29 @@ class EpollBackend final : public Backend {
 
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     if (cap < 1) cap = 1;
+    if (ring_) {
+      int n = TakeRing(deadline, out, cap);
+      if (n != 0) return n;
+    }
     if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
+    int n;
     for (;;) {
       int r = Block(deadline, &events_, cap);
-      if (r <= 0) return r;
-      int n = Harvest(events_.data(), r, out, nullptr);
+      if (r <= 0) {
+        n = r;
+        break;
+      }
+      n = Harvest(events_.data(), r, out, nullptr);
       // Only the wait thread's wake-up fired: it is not ours to report, and
       // that thread drains it at once.
-      if (n > 0 || deadline.Expired()) return n;
+      if (n > 0 || deadline.Expired()) break;
     }
+    // A pending wait() whose ring request this call ended or took goes on.
+    if (ring_ && wait_armed_ && !ring_->in_flight()) {
+      int err = ring_->Submit(cap);
+      if (err != 0 && n >= 0) n = -err;
+    }
+    return n;
   }
 
   int WaitAside(int wake_fd, const Deadline& deadline, std::vector<int32_t>* out, BlockResult* how) override {
@@ -110,6 +144,15 @@ class EpollBackend final : public Backend {
   }
 
  private:
+  // What io_uring's epoll_wait harvested, as pairs (0: nothing). Before a
+  // blocking call its request is cancelled, so the two never compete for an
+  // edge; a zero timeout only takes what is there.
+  int TakeRing(const Deadline& deadline, int32_t* out, int cap) {
+    int r = deadline.Expired() ? ring_->Reap() : ring_->Cancel();
+    if (r <= 0) return r;
+    return Harvest(ring_->events(), r < cap ? r : cap, out, nullptr);
+  }
+
   // One epoll_wait(2), retrying EINTR with the time left. Returns the count,
   // 0 once the deadline passed, or -errno.
   int Block(const Deadline& deadline, std::vector<epoll_event>* events, int cap) {
@@ -184,6 +227,9 @@ class EpollBackend final : public Backend {
   }
 
   int epfd_;
+  bool use_ring_;                          // wait() through io_uring (else a thread)
+  bool wait_armed_ = false;                // a wait() is pending on the ring
+  std::unique_ptr<EpollRing> ring_;        // made by the first wait()
   std::vector<epoll_event> events_;        // the JS thread's
   std::vector<epoll_event> aside_events_;  // the wait thread's
   int aside_fd_ = -1;
@@ -193,6 +239,8 @@ class EpollBackend final : public Backend {
 };
 
 }  // namespace
+
+const Capabilities& EpollCaps() { return EpollRing::Available(nullptr) ? kEpollCaps : kEpollThreadCaps; }
 
 std::unique_ptr<Backend> MakeEpollBackend(int* err) {
   int epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -410,7 +410,7 @@ void InitSelector(Napi::Env env, Napi::Object exports) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "NativeSelector", NAPI_AUTO_LENGTH, Create, nullptr, &fn));
   exports.Set("NativeSelector", Napi::Value(env, fn));
   Napi::Object caps = Napi::Object::New(env);
-  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &kEpollCaps}) caps.Set(c->name, CapabilitiesObject(env, *c));
+  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &EpollCaps()}) caps.Set(c->name, CapabilitiesObject(env, *c));
   exports.Set("capabilities", caps);
 }
 

@@ -32,7 +32,8 @@ int StartThread(std::thread* t, F&& body) {
 
 class KernelFdWaiter final : public Waiter {
  public:
-  KernelFdWaiter(Done done, void* ctx) : done_(done), ctx_(ctx) {}
+  KernelFdWaiter(Backend* backend, const std::atomic<int>* capacity, Done done, void* ctx)
+      : backend_(backend), capacity_(capacity), done_(done), ctx_(ctx) {}
 
   int Init(uv_loop_t* loop, int kernel_fd) {
     int r = poll_.Init([&](uv_poll_t* h) { return uv_poll_init(loop, h, kernel_fd); }, this);
@@ -42,8 +43,13 @@ class KernelFdWaiter final : public Waiter {
 
   int Start(const Deadline& deadline) override {
     deadline_ = deadline;
+    int err = backend_->Flush(capacity_->load(std::memory_order_relaxed));
+    if (err != 0) return err;
     int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
-    if (r != 0) return -r;
+    if (r != 0) {
+      backend_->Idle();
+      return -r;
+    }
     if (!deadline_.forever()) StartTimer();
     return 0;
   }
@@ -51,6 +57,7 @@ class KernelFdWaiter final : public Waiter {
   void Stop() override {
     uv_poll_stop(poll_.get());
     uv_timer_stop(timer_.get());
+    backend_->Idle();
   }
 
  private:
@@ -77,6 +84,8 @@ class KernelFdWaiter final : public Waiter {
     self->done_(self->ctx_, 0, true, nullptr, 0);
   }
 
+  Backend* backend_;
+  const std::atomic<int>* capacity_;
   Done done_;
   void* ctx_;
   Deadline deadline_ = Deadline::Forever();
@@ -164,7 +173,8 @@ class ThreadWaiter final : public Waiter {
   // the epoll backend keeps wake_fd_ in its own set, where a stale wake-up
   // would make the JS thread's select() return early. Caller holds mu_.
   void Wake() {
-    if (!blocking_) return;
+    if (!blocking_ || wake_pending_) return;
+    wake_pending_ = true;
     uint64_t one = 1;
     // EAGAIN means the counter is already non-zero: the thread will wake.
     ssize_t r;
@@ -198,9 +208,14 @@ class ThreadWaiter final : public Waiter {
       lock.lock();
       blocking_ = false;
       // Every Wake() came while blocking_ was set, under this lock: after
-      // this read the eventfd stays empty until the next blocking call.
-      uint64_t drained;
-      while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
+      // this read the eventfd stays empty until the next blocking call. (A
+      // wait that ended without one makes no read: a system call saved per
+      // wake-up.)
+      if (wake_pending_) {
+        uint64_t drained;
+        while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
+        }
+        wake_pending_ = false;
       }
       if (stopping_) return;
       if (n > 0) {
@@ -258,6 +273,7 @@ class ThreadWaiter final : public Waiter {
   bool armed_ = false;
   bool stopping_ = false;
   bool blocking_ = false;           // the thread is in (or entering) WaitAside()
+  bool wake_pending_ = false;       // wake_fd_ was written since the last drain
   uint64_t generation_ = 0;         // one per Start()/Stop(); 0 is never a live wait
   uint64_t result_generation_ = 0;  // the wait the posted result belongs to
   int result_err_ = 0;
@@ -273,9 +289,10 @@ class ThreadWaiter final : public Waiter {
 
 std::unique_ptr<Waiter> MakeWaiter(uv_loop_t* loop, Backend* backend, const std::atomic<int>* capacity,
                                    Waiter::Done done, void* ctx, int* err) {
-  if (!backend->Caps().wait_on_thread) {
-    auto w = std::make_unique<KernelFdWaiter>(done, ctx);
-    *err = w->Init(loop, backend->KernelFd());
+  int fd = backend->WaitFd();
+  if (fd >= 0) {
+    auto w = std::make_unique<KernelFdWaiter>(backend, capacity, done, ctx);
+    *err = w->Init(loop, fd);
     return *err == 0 ? std::move(w) : nullptr;
   }
   auto w = std::make_unique<ThreadWaiter>(backend, capacity, done, ctx);
