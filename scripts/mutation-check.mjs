@@ -440,6 +440,32 @@ const MUTANTS = [
     tests: ['test/epoll-dropin.test', 'test/watcher.test'],
     why: 'close() with fds still watched does not release them, so the process never exits',
   },
+  {
+    name: 'uring-remove-not-at-once',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '        return RemoveNow(Tag(kPollReq, reg.gen, fd));',
+    replace: '        Sqe* s = GetSqe(nullptr);\n        PrepRemove(s, Tag(kPollReq, reg.gen, fd));\n        return 0;',
+    tests: ['test/capabilities.test'],
+    backend: 'io_uring',
+    why: 'unregister() queues its removal into the next wait: the poll request keeps the closed socket open',
+  },
+  {
+    name: 'uring-busy-removal-not-resent',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if (!RemovalWasBusy(tag)) return 0;',
+    replace: '      return 0;',
+    tests: ['test/capabilities.test'],
+    backend: 'io_uring',
+    why: 'a removal that finds a multishot (EDGE) poll busy completing is not sent again: the server never closes a connection',
+  },
+  {
+    name: 'uring-wakeup-mask-as-state',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      uint32_t ready = FilterReady(rev, reg->events) | (reg->pending & (reg->socket ? kErr : kErr | kPri));',
+    replace: '      uint32_t ready = reg->pending;',
+    tests: ['test/reliability/differential.test'],
+    why: "a completion's wake-up mask is reported as the fd's state (ERR/HUP missing, PRI on sockets, drained IN)",
+  },
 ];
 
 // --- scratch copy ---------------------------------------------------------

@@ -100,6 +100,43 @@ for (const backend of testBackends()) {
       b.close();
     }));
 
+  test(`${backend}: keepsClosedFdOpen says whether close() of a registered socket waits for unregister()`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      b.setBlocking(false);
+      const fd = a.fileno();
+      sel.register(fd, IN);
+      sel.select(0); // the registration has reached the kernel (io_uring queues it until a wait)
+      a.close();
+      // The peer's view: EOF (an empty Buffer) once the socket is really closed, null while it is open.
+      const eof = () => b.recv(10)?.length === 0;
+      assert.is(eof(), !caps.keepsClosedFdOpen, caps.keepsClosedFdOpen ? 'held open by the selector' : 'closed at once');
+      sel.unregister(fd);
+      assert.ok(eof(), 'closed once unregistered');
+      if (caps.edge) {
+        // The same with a wake-up not yet harvested (io_uring: its completion work is pending,
+        // and a removal then finds a multishot poll busy: it must be sent again, at once).
+        const [e, f] = s.pair();
+        f.setBlocking(false);
+        sel.register(e, IN | EDGE);
+        sel.select(0);
+        f.send('x');
+        sel.unregister(e);
+        e.close();
+        // e had unread data, so its close resets the connection instead of a FIN.
+        assert.throws(() => f.recv(10), (err: { code?: string }) => err.code === 'ECONNRESET', 'closed once unregistered, with a wake-up pending');
+      }
+      // The selector's close() lets go of such a file too.
+      const [c, d] = s.pair();
+      d.setBlocking(false);
+      sel.register(c, IN);
+      sel.select(0);
+      c.close();
+      sel.close();
+      assert.is(d.recv(10)?.length, 0, 'closed once the selector is');
+    }));
+
   test(`${backend}: pollableKernelFd says whether the selector has a kernel fd of its own`, () =>
     withScope((s) => {
       const sel = s.selector(backend);

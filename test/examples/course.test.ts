@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import { readlinkSync } from 'node:fs';
 import * as net from 'node:net';
+import { capabilities } from '@iomux/core';
 import { testBackends } from '../helpers.ts';
 import { assert, echoOnce, eventually, killAll, liveCount, run, startExample } from './harness.ts';
 import { connectRaw } from './raw.ts';
@@ -26,7 +27,7 @@ for (const backend of testBackends()) {
       assert.is(level.length, Math.ceil(bytes / read), `one report per small read: ${out}`);
       assert.is(level.reduce((a, b) => a + b, 0), bytes);
       assert.match(out, new RegExp(`^level: ${bytes} bytes read, 0 bytes left unread$`, 'm'));
-      if (backend === 'epoll') {
+      if (capabilities(backend).edge) {
         // Edge: one report, one read, and the rest never announced.
         assert.equal(reports('edge'), [read], `exactly one edge: ${out}`);
         assert.match(out, /^edge: select\(\) #2 -> \[\]/m, 'the second select() reports nothing');
@@ -47,6 +48,8 @@ for (const backend of testBackends()) {
         assert.ok(m, `prints its selector fd: ${srv.stdout()}`);
         if (backend === 'epoll') {
           assert.is(readlinkSync(`/proc/${pid}/fd/${m[1]}`), 'anon_inode:[eventpoll]', "the printed fd is the epoll object's");
+        } else if (capabilities(backend).pollableKernelFd) {
+          assert.is(readlinkSync(`/proc/${pid}/fd/${m[1]}`), 'anon_inode:[eventfd]', 'io_uring prints the eventfd its ring signals');
         } else {
           assert.is(m[1], 'none', `${backend} has no kernel object`);
         }
@@ -194,7 +197,7 @@ test('scaling prints a table and a bar chart per backend and points to pnpm benc
       else assert.match(v, /^\d+\.\d$/, `${names[j]} at N=${n}: ${v}`);
     }
   }
-  const bars = lines.filter((l) => /^(N=\d+)?\s+(select|poll|epoll)\s+(#+ \d+\.\d|\(fds beyond FD_SETSIZE \d+\))$/.test(l));
+  const bars = lines.filter((l) => /^(N=\d+)?\s+(select|poll|epoll|io_uring)\s+(#+ \d+\.\d|\(fds beyond FD_SETSIZE \d+\))$/.test(l));
   assert.is(bars.length, 3 * names.length, `one bar per size and backend:\n${r.stdout}`);
   assert.match(r.stdout, /pnpm bench/);
   const bad = await run(['examples/scaling.mjs', '--sizes', '10,x']);

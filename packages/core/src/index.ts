@@ -19,6 +19,7 @@ export {
   DefaultSelector,
   EpollSelector,
   FAIR_BURST,
+  IoUringSelector,
   PollSelector,
   SelectSelector,
   backends,

@@ -5,6 +5,7 @@
  * @module
  */
 import addon from '@iomux/native';
+import type { BackendName } from './registry.ts';
 
 /**
  * What a native wait reports: an errno (0: fine), whether its deadline passed, and how many
@@ -14,7 +15,7 @@ export type WaitCallback = (errno: number, timedOut: boolean, count: number) => 
 
 /** One backend's capability record, as the addon describes it. */
 export interface NativeCapabilities {
-  backend: 'select' | 'poll' | 'epoll';
+  backend: BackendName;
   maxFd: number;
   edge: boolean;
   exclusive: boolean;
@@ -22,9 +23,11 @@ export interface NativeCapabilities {
   rdhupNeedsIn: boolean;
   reportsHup: boolean;
   reportsClosedFd: boolean;
+  keepsClosedFdOpen: boolean;
   pollableKernelFd: boolean;
   waitOnThread: boolean;
   watchesEmptyMask: boolean;
+  watchesRegularFiles: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
 }
 
@@ -87,7 +90,9 @@ export interface NativeSocketApi {
 
 export interface NativeAddon {
   NativeSelector: new (backend: string) => NativeSelector;
-  capabilities: Record<'select' | 'poll' | 'epoll', NativeCapabilities>;
+  capabilities: Record<BackendName, NativeCapabilities>;
+  /** The backend registry, in order: each name, and why it cannot run here (null: it can). */
+  backends: { name: BackendName; available: boolean; reason: string | null }[];
   setErrorFactory(
     factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
   ): void;

@@ -2,6 +2,7 @@ import { abortError, codedError, invalidType, invalidValue, SystemError } from '
 import { capabilities, type BackendCapabilities } from './capabilities.ts';
 import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+import { BACKEND_NAMES, availableBackends, unavailableReason, type BackendName } from './registry.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
@@ -16,8 +17,7 @@ export type FileLike =
       fileno(): number;
     };
 
-/** The readiness mechanisms iomux implements. */
-export type BackendName = 'select' | 'poll' | 'epoll';
+export type { BackendName } from './registry.ts';
 
 /**
  * What `register()` returns and `select()` reports: the registered object,
@@ -648,33 +648,56 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   }
 }
 
+/**
+ * `io_uring(7)` used for readiness: one poll request per registered fd in a
+ * ring of the selector's own. `register()` and `modify()` make no system
+ * call (their requests go in with the next wait); level-triggered fds are
+ * re-armed after each report; `EDGE`, `ONESHOT` and `EXCLUSIVE` as on epoll.
+ * An fd closed while registered stays open until `unregister()` or
+ * `close()` (`capabilities('io_uring').keepsClosedFdOpen`). `wait()` hands an
+ * eventfd the ring signals to libuv and needs no thread. Available only
+ * where the kernel allows io_uring (see {@link backends}); otherwise the
+ * constructor throws `ERR_UNSUPPORTED` naming the reason.
+ */
+export class IoUringSelector<T = unknown> extends BaseSelector<T> {
+  constructor() {
+    super('io_uring');
+  }
+}
+
 /** The best selector on this platform: {@link EpollSelector} on Linux. */
 export const DefaultSelector: typeof EpollSelector = EpollSelector;
 /** The type of {@link DefaultSelector} instances. */
 export type DefaultSelector<T = unknown> = EpollSelector<T>;
 
-const CLASSES = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector } as const;
+const CLASSES: Record<BackendName, new <T>() => BaseSelector<T>> = {
+  select: SelectSelector,
+  poll: PollSelector,
+  epoll: EpollSelector,
+  io_uring: IoUringSelector,
+};
 
-/** The backends this platform supports, best last (`['select', 'poll', 'epoll']` on Linux). */
+/**
+ * The backends this machine can run, in a fixed order (`['select', 'poll', 'epoll', 'io_uring']` on a
+ * Linux whose kernel allows io_uring; without `'io_uring'` where a kernel too old, the sysctl
+ * `kernel.io_uring_disabled` or a seccomp filter refuses it: {@link createSelector} names the reason).
+ */
 export function backends(): BackendName[] {
-  return process.platform === 'linux' ? ['select', 'poll', 'epoll'] : [];
+  return availableBackends();
 }
 
 /**
- * A selector for `backend` (default: the best available).
+ * A selector for `backend` (default: the best available, epoll on Linux; never io_uring).
  * @throws `ERR_INVALID_ARG_VALUE` for an unknown name, `ERR_UNSUPPORTED` for one
- *   this platform lacks
+ *   this machine cannot run (the message says why)
  */
 export function createSelector<T = unknown>(backend: BackendName | 'default' = 'default'): Selector<T> & BaseSelector<T> {
   if (backend === 'default') return new DefaultSelector<T>();
   if (typeof backend !== 'string') throw invalidType('backend', 'of type string', backend);
   if (!Object.hasOwn(CLASSES, backend)) {
-    throw invalidValue('backend', "must be one of 'select', 'poll', 'epoll' or 'default'", backend);
+    throw invalidValue('backend', `must be one of ${BACKEND_NAMES.map((n) => `'${n}'`).join(', ')} or 'default'`, backend);
   }
-  if (!backends().includes(backend)) {
-    throw codedError(Error, 'ERR_UNSUPPORTED', `The ${backend} backend is not available on ${process.platform}`);
-  }
+  const reason = unavailableReason(backend);
+  if (reason !== null) throw codedError(Error, 'ERR_UNSUPPORTED', `The ${backend} backend is not available: ${reason}`);
   return new CLASSES[backend]<T>();
 }
-
-

@@ -42,17 +42,20 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
 // record per backend; TypeScript reads it once (native `capabilities`).
 struct Capabilities {
   const char* name;
-  int max_fd;               // the highest fd Add() accepts
-  bool edge;                // kEdge
-  bool exclusive;           // kExclusive
-  bool native_oneshot;      // kOneshot done by the kernel, not emulated
-  bool rdhup_needs_in;      // RDHUP can only be watched together with IN
-  bool reports_hup;         // HUP/ERR are told apart from readiness
-  bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
-  bool pollable_kernel_fd;  // KernelFd() is a pollable kernel object of the backend's own
-  bool wait_on_thread;      // wait() blocks on a thread in WaitAside(), which hands its harvest
-                            // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
-  bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  int max_fd;                  // the highest fd Add() accepts
+  bool edge;                   // kEdge
+  bool exclusive;              // kExclusive
+  bool native_oneshot;         // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;         // RDHUP can only be watched together with IN
+  bool reports_hup;            // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;      // an fd closed while registered comes back as NVAL
+  bool keeps_closed_fd_open;   // an fd closed while registered stays open (its file is held) until
+                               // unregister() or close()
+  bool pollable_kernel_fd;     // KernelFd() is a pollable kernel object of the backend's own
+  bool wait_on_thread;         // wait() blocks on a thread in WaitAside(), which hands its harvest
+                               // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
+  bool watches_empty_mask;     // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
   const char* wait_syscall;
@@ -67,6 +70,7 @@ extern const Capabilities kEpollCaps;        // wait() through io_uring's epoll_
 extern const Capabilities kEpollThreadCaps;  // wait() on a thread, where io_uring cannot
 // The epoll record this process uses (io_uring probed once).
 const Capabilities& EpollCaps();
+extern const Capabilities kIoUringCaps;
 
 // A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
 // milliseconds. Kernel waits are not restarted after a signal handler runs
@@ -184,6 +188,25 @@ void DrainWaker(int fd);
 std::unique_ptr<Backend> MakeSelectBackend(int* err);
 std::unique_ptr<Backend> MakePollBackend(int* err);
 std::unique_ptr<Backend> MakeEpollBackend(int* err);
+std::unique_ptr<Backend> MakeIoUringBackend(int* err);
+// Why io_uring cannot be used here (the kernel, the sysctl, a seccomp
+// filter, a missing feature), or nullptr when it can. Probed once.
+const char* IoUringUnavailable();
+
+// The backend registry: the one list of backends, in the order backends()
+// reports them. The native factory, the capability records and the
+// availability that TypeScript sees (and, through it, backends(),
+// createSelector(), the tests' backend lists) are all read from here.
+struct BackendEntry {
+  const Capabilities& (*caps)();               // caps().name is the backend's name
+  std::unique_ptr<Backend> (*make)(int* err);  // the factory
+  const char* make_syscall;                    // what a failed make() names
+  const char* (*unavailable)();                // nullptr: always available; else the probe
+};
+extern const BackendEntry kBackends[];
+extern const int kBackendCount;
+// The entry named `name`, or nullptr.
+const BackendEntry* FindBackend(const char* name);
 
 // True when fd refers to an open file description.
 bool FdIsOpen(int fd);

@@ -1,5 +1,7 @@
 #include "epoll_ring.h"
 
+#include "uring_abi.h"
+
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -15,87 +17,32 @@ namespace iomux::detail {
 namespace {
 
 // ------------------------------------------------------------ the ABI
-// The kernel's io_uring ABI, as much of it as this file uses (from
-// include/uapi/linux/io_uring.h; the offsets are checked below).
+// The kernel's io_uring ABI is spelled once, in uring_abi.h (the io_uring
+// backend uses it too); this file's system calls return -1 and set errno.
 
-#ifndef __NR_io_uring_setup
-#define __NR_io_uring_setup 425
-#endif
-#ifndef __NR_io_uring_enter
-#define __NR_io_uring_enter 426
-#endif
-#ifndef __NR_io_uring_register
-#define __NR_io_uring_register 427
-#endif
-
-struct SqringOffsets {
-  uint32_t head, tail, ring_mask, ring_entries, flags, dropped, array, resv1;
-  uint64_t user_addr;
-};
-struct CqringOffsets {
-  uint32_t head, tail, ring_mask, ring_entries, overflow, cqes, flags, resv1;
-  uint64_t user_addr;
-};
-struct Params {
-  uint32_t sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3];
-  SqringOffsets sq_off;
-  CqringOffsets cq_off;
-};
-struct Sqe {
-  uint8_t opcode, flags;
-  uint16_t ioprio;
-  int32_t fd;
-  uint64_t off, addr;
-  uint32_t len, op_flags;
-  uint64_t user_data;
-  uint16_t buf_index, personality;
-  int32_t splice_fd_in;
-  uint64_t addr3, pad2;
-};
-struct Cqe {
-  uint64_t user_data;
-  int32_t res;
-  uint32_t flags;
-};
-struct ProbeOp {
-  uint8_t op, resv;
-  uint16_t flags;
-  uint32_t resv2;
-};
-struct Probe {
-  uint8_t last_op, ops_len;
-  uint16_t resv;
-  uint32_t resv2[3];
-  ProbeOp ops[64];
-};
-static_assert(sizeof(SqringOffsets) == 40 && sizeof(CqringOffsets) == 40, "io_uring ring offsets");
-static_assert(sizeof(Params) == 120 && offsetof(Params, sq_off) == 40 && offsetof(Params, cq_off) == 80,
-              "io_uring_params");
-static_assert(sizeof(Sqe) == 64 && offsetof(Sqe, fd) == 4 && offsetof(Sqe, addr) == 16 && offsetof(Sqe, len) == 24 &&
-                  offsetof(Sqe, user_data) == 32,
-              "io_uring_sqe");
-static_assert(sizeof(Cqe) == 16, "io_uring_cqe");
-static_assert(sizeof(ProbeOp) == 8 && offsetof(Probe, ops) == 16, "io_uring_probe");
-
-constexpr uint32_t kSetupSingleIssuer = 1u << 12;  // 6.0
-constexpr uint32_t kSetupDeferTaskrun = 1u << 13;  // 6.1
-constexpr uint32_t kFeatSingleMmap = 1u << 0;
-constexpr uint64_t kOffSqRing = 0;
-constexpr uint64_t kOffCqRing = 0x8000000;
-constexpr uint64_t kOffSqes = 0x10000000;
-constexpr unsigned kEnterGetevents = 1u << 0;
-constexpr unsigned kRegisterEventfd = 4;
-constexpr unsigned kRegisterProbe = 8;
-constexpr uint16_t kOpSupported = 1u << 0;
+using uring::Cqe;
+using uring::kEnterGetevents;
+using uring::kFeatSingleMmap;
+using uring::kOffCqRing;
+using uring::kOffSqes;
+using uring::kOffSqRing;
+using uring::kRegisterEventfd;
+using uring::kRegisterProbe;
+using uring::kSetupDeferTaskrun;
+using uring::kSetupSingleIssuer;
+using uring::Params;
+using uring::Probe;
+using uring::Sqe;
+constexpr uint16_t kOpSupported = uring::kProbeOpSupported;
 constexpr uint8_t kOpAsyncCancel = 14;
 constexpr uint8_t kOpEpollWait = 59;  // 6.15
 
 constexpr uint64_t kWaitTag = 1;
 constexpr uint64_t kCancelTag = 2;
 
-int Setup(unsigned entries, Params* p) { return static_cast<int>(syscall(__NR_io_uring_setup, entries, p)); }
-int Register(int fd, unsigned op, void* arg, unsigned n) {
-  return static_cast<int>(syscall(__NR_io_uring_register, fd, op, arg, n));
+int SetupRaw(unsigned entries, Params* p) { return static_cast<int>(syscall(uring::kSysSetup, entries, p)); }
+int RegisterRaw(int fd, unsigned op, void* arg, unsigned n) {
+  return static_cast<int>(syscall(uring::kSysRegister, fd, op, arg, n));
 }
 
 unsigned Load(const unsigned* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
@@ -131,14 +78,14 @@ void RunProbe() {
   Params p;
   memset(&p, 0, sizeof p);
   p.flags = kSetupSingleIssuer | kSetupDeferTaskrun;
-  int fd = Setup(1, &p);
+  int fd = SetupRaw(1, &p);
   if (fd < 0) {
     probe_refusal = Refusal(errno);
     return;
   }
   Probe probe;
   memset(&probe, 0, sizeof probe);
-  int r = Register(fd, kRegisterProbe, &probe, 64);
+  int r = RegisterRaw(fd, kRegisterProbe, &probe, 64);
   close(fd);
   bool has = r == 0 && probe.last_op >= kOpEpollWait && probe.ops_len > kOpEpollWait &&
              (probe.ops[kOpEpollWait].flags & kOpSupported) != 0;
@@ -164,7 +111,7 @@ std::unique_ptr<EpollRing> EpollRing::Make(int epfd, int* err) {
   memset(&p, 0, sizeof p);
   p.flags = kSetupSingleIssuer | kSetupDeferTaskrun;
   // Two requests at most: the wait, and its cancel.
-  ring->ring_fd_ = Setup(2, &p);
+  ring->ring_fd_ = SetupRaw(2, &p);
   if (ring->ring_fd_ < 0) {
     *err = errno;
     return nullptr;
@@ -204,7 +151,7 @@ std::unique_ptr<EpollRing> EpollRing::Make(int epfd, int* err) {
   (void)kOffCqRing;  // one mapping serves both rings (IORING_FEAT_SINGLE_MMAP)
 
   ring->event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (ring->event_fd_ < 0 || Register(ring->ring_fd_, kRegisterEventfd, &ring->event_fd_, 1) != 0) {
+  if (ring->event_fd_ < 0 || RegisterRaw(ring->ring_fd_, kRegisterEventfd, &ring->event_fd_, 1) != 0) {
     *err = errno;
     return nullptr;
   }
@@ -222,7 +169,7 @@ EpollRing::~EpollRing() {
 
 int EpollRing::Enter(unsigned to_submit, unsigned min_complete, unsigned flags) {
   for (;;) {
-    long r = syscall(__NR_io_uring_enter, ring_fd_, to_submit, min_complete, flags, nullptr, 0);
+    long r = syscall(uring::kSysEnter, ring_fd_, to_submit, min_complete, flags, nullptr, 0);
     if (r >= 0) return 0;
     if (errno != EINTR) return errno;
     // Interrupted: what was submitted stays submitted; wait on without

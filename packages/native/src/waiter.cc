@@ -51,13 +51,21 @@ class KernelFdWaiter final : public Waiter {
       return -r;
     }
     if (!deadline_.forever()) StartTimer();
+    armed_ = true;
     return 0;
   }
 
   void Stop() override {
+    armed_ = false;
     uv_poll_stop(poll_.get());
     uv_timer_stop(timer_.get());
     backend_->Idle();
+  }
+
+  // A registration changed while the loop sleeps: a backend that queues
+  // changes (io_uring) submits them now, so the pending wait sees them.
+  void Changed() override {
+    if (armed_) backend_->Flush(capacity_->load(std::memory_order_relaxed));
   }
 
  private:
@@ -89,6 +97,7 @@ class KernelFdWaiter final : public Waiter {
   Done done_;
   void* ctx_;
   Deadline deadline_ = Deadline::Forever();
+  bool armed_ = false;
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;
 };
