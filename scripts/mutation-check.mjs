@@ -418,6 +418,62 @@ const MUTANTS = [
     why: "a Worker that exits leaves its Sockets' fds open for the life of the process",
   },
   {
+    name: 'wait-callback-exception-unwinds-into-libuv',
+    file: 'packages/native/src/selector.cc',
+    find: 'napi_fatal_exception(env, e.Value());',
+    replace: 'throw;',
+    tests: ['test/wait-throw.test'],
+    why: 'a JS exception in a tick run by the wait callback aborts the process (SIGABRT) instead of reaching uncaughtException',
+  },
+  {
+    name: 'watcher-remove-last-keeps-waiting',
+    file: 'packages/core/src/watcher.ts',
+    find: 'if (this.#keys.size === 0 && this.#running) this.#selector.waker().wake();',
+    replace: '',
+    tests: ['test/watcher.test', 'test/epoll-dropin.test'],
+    why: "removing a watcher's last fd leaves its wait pending, which keeps the process alive",
+  },
+  {
+    name: 'watcher-delivers-stale-events',
+    file: 'packages/core/src/watcher.ts',
+    find: 'const now = this.#keys.get(key.fd);\n      if (now === undefined) continue;',
+    replace: 'const now = this.#keys.get(key.fd) ?? key;',
+    tests: ['test/watcher.test'],
+    why: 'a callback is called for an fd an earlier callback of the same pass removed',
+  },
+  {
+    name: 'watcher-throwing-callback-ends-loop',
+    file: 'packages/core/src/watcher.ts',
+    find: 'process.nextTick(() => {\n        throw thrown;\n      });',
+    replace: 'throw thrown;',
+    tests: ['test/watcher.test'],
+    why: 'a callback that throws ends the watch loop (an unhandled rejection) instead of reaching uncaughtException',
+  },
+  {
+    name: 'epoll-dropin-this-undefined',
+    file: 'packages/core/src/epoll.ts',
+    find: 'else Reflect.apply(callback, globalThis, [null, fd, events]);',
+    replace: 'else Reflect.apply(callback, undefined, [null, fd, events]);',
+    tests: ['test/epoll-dropin.test'],
+    why: "the drop-in's callback does not get the global object as this, as the peer's does",
+  },
+  {
+    name: 'epoll-dropin-require-loads-esm',
+    file: 'packages/core/package.json',
+    find: '"default": "./dist/cjs/epoll.js"',
+    replace: '"default": "./dist/epoll.js"',
+    tests: ['test/epoll-dropin.test', 'test/epoll-peer.test'],
+    why: "require('@iomux/core/epoll') resolves to the ESM build, which Node < 20.19 cannot require",
+  },
+  {
+    name: 'epoll-dropin-close-keeps-fds',
+    file: 'packages/core/src/watcher.ts',
+    find: '  close(): void {\n    this.#selector.close();',
+    replace: '  close(): void {\n    if (this.#keys.size > 0) return;\n    this.#selector.close();',
+    tests: ['test/epoll-dropin.test', 'test/watcher.test'],
+    why: 'close() with fds still watched does not release them, so the process never exits',
+  },
+  {
     name: 'uring-remove-not-at-once',
     file: 'packages/native/src/backend_uring.cc',
     find: '        return RemoveNow(Tag(kPollReq, reg.gen, fd));',
@@ -539,7 +595,11 @@ async function buildNative() {
   return run(cmakeJs, ['compile', '--out', 'packages/native/build-mutant', '-T', 'iomux', '-l', 'error']);
 }
 async function buildTs() {
-  return run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  const esm = await run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  if (esm.code !== 0) return esm;
+  // The CommonJS build too (require('@iomux/core/epoll') loads it).
+  const cjs = await run(tsc, ['-p', 'packages/core/tsconfig.cjs.json']);
+  return cjs.code !== 0 ? cjs : run(process.execPath, ['scripts/cjs-package.mjs', 'packages/core/dist/cjs']);
 }
 
 /**

@@ -14,6 +14,17 @@ import { native } from './native.ts';
  * ```
  */
 export class SystemError extends Error {
+  /**
+   * `instanceof SystemError` holds for errors made by any copy of this
+   * class in the process: the package's ESM build and its CommonJS build
+   * (`require()`) are two module instances that share one addon.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // A subclass keeps plain instanceof; only the base class is shared.
+    return Object.hasOwn(this, BRAND) && typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
   /** The errno name, e.g. `'ECONNREFUSED'`. */
   readonly code: string;
   /** The negative errno number, e.g. `-111`. */
@@ -66,6 +77,11 @@ function hint(code: string, syscall: string, fd: number | undefined): string {
   }
   return '';
 }
+
+// The brand both copies recognise: on the class (the base, not subclasses) and on its instances.
+const BRAND = Symbol.for('iomux.SystemError');
+Object.defineProperty(SystemError, BRAND, { value: true });
+Object.defineProperty(SystemError.prototype, BRAND, { value: true });
 
 native.setErrorFactory((errno, syscall, fd, hostname) => new SystemError(errno, syscall, fd, hostname));
 

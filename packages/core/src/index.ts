@@ -39,3 +39,4 @@ export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
 export { getBlocking, pipe, raiseFdLimit, setBlocking, type PipeOptions } from './os.ts';
 export { Waker } from './waker.ts';
+export { Watcher, type WatchCallback, type WatcherOptions } from './watcher.ts';

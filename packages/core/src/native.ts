@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import { createRequire } from 'node:module';
+import addon from '@iomux/native';
 import type { BackendName } from './registry.ts';
 
 /**
@@ -120,7 +120,8 @@ export interface NativeAddon {
   socket: NativeSocketApi;
 }
 
-const require = createRequire(import.meta.url);
-
-/** The loaded addon. */
-export const native = require('@iomux/native') as NativeAddon;
+/**
+ * The loaded addon. A default import of the CommonJS package, so the same
+ * source compiles to the ESM build (dist/) and the CommonJS one (dist/cjs/).
+ */
+export const native = addon as NativeAddon;

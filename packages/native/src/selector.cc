@@ -69,9 +69,17 @@ void SelectorCore::OnDone(void* ctx, int err, bool timed_out, const int32_t* pai
   // MakeCallback, not Call: it drains the microtask queue afterwards, so the
   // promise that wait() returned settles before libuv moves on.
   self->firing_ = true;
-  callback.MakeCallback(
-      env.Global(), {Napi::Number::New(env, err), Napi::Boolean::New(env, timed_out), Napi::Number::New(env, count)},
-      *self->async_context_);
+  try {
+    callback.MakeCallback(
+        env.Global(), {Napi::Number::New(env, err), Napi::Boolean::New(env, timed_out), Napi::Number::New(env, count)},
+        *self->async_context_);
+  } catch (const Napi::Error& e) {
+    // JS threw in the callback or in a tick it ran (a process.nextTick that
+    // throws after `await wait()`). Report it as Node does for any I/O
+    // callback, through uncaughtException; a C++ exception must not reach
+    // libuv (std::terminate, SIGABRT).
+    napi_fatal_exception(env, e.Value());
+  }
   self->firing_ = false;
   if (self->closed()) self->async_context_.reset();  // close() ran inside the callback
 }
