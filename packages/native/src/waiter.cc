@@ -45,19 +45,27 @@ class KernelFdWaiter final : public Waiter {
     deadline_ = deadline;
     int err = backend_->Flush(capacity_->load(std::memory_order_relaxed));
     if (err != 0) return err;
-    int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
-    if (r != 0) {
-      backend_->Idle();
-      return -r;
+    if (!polling_) {
+      int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
+      if (r != 0) {
+        backend_->Idle();
+        return -r;
+      }
+      polling_ = true;
     }
+    uv_ref(poll_.base());  // a pending wait keeps the process alive
     if (!deadline_.forever()) StartTimer();
     armed_ = true;
     return 0;
   }
 
+  // The watch stays in libuv's epoll after a wait ends, unreferenced: the
+  // next wait, usually started from this wait's own callback, then costs no
+  // epoll_ctl (a stop and a start are a delete and an add). A readiness
+  // that comes while no wait is armed ends the watch (OnPoll).
   void Stop() override {
     armed_ = false;
-    uv_poll_stop(poll_.get());
+    uv_unref(poll_.base());
     uv_timer_stop(timer_.get());
     backend_->Idle();
   }
@@ -76,6 +84,13 @@ class KernelFdWaiter final : public Waiter {
 
   static void OnPoll(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<KernelFdWaiter*>(handle->data);
+    if (!self->armed_ || status < 0) {
+      // No wait to tell (what is there stays for the next one's harvest),
+      // or a failed watch: stop watching until the next Start().
+      uv_poll_stop(handle);
+      self->polling_ = false;
+      if (!self->armed_) return;
+    }
     self->Stop();
     self->done_(self->ctx_, status < 0 ? -status : 0, false, nullptr, 0);
   }
@@ -98,6 +113,7 @@ class KernelFdWaiter final : public Waiter {
   void* ctx_;
   Deadline deadline_ = Deadline::Forever();
   bool armed_ = false;
+  bool polling_ = false;  // the uv_poll is started (it may outlive a wait)
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;
 };
