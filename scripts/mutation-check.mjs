@@ -47,31 +47,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 const MUTANTS = [
   {
-    name: 'epoll-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_epoll.cc',
-    find: 'if (r < 0 && errno != EINTR) return -errno;',
-    replace: 'if (r < 0) return -errno;',
+    name: 'wait-no-eintr-retry',
+    file: 'packages/native/src/syscall.h',
+    find: '    if (errno != EINTR) return -errno;',
+    replace: '    return -errno;',
     tests: ['test/selector.test'],
-    backend: 'epoll',
-    why: 'a signal during select() ends the wait with EINTR',
-  },
-  {
-    name: 'poll-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_poll.cc',
-    find: 'ToKernelMs(deadline));\n      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;\n      if (r < 0 && errno != EINTR) {',
-    replace: 'ToKernelMs(deadline));\n      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;\n      if (r < 0) {',
-    tests: ['test/selector.test'],
-    backend: 'poll',
-    why: 'a signal during select() ends the wait with EINTR',
-  },
-  {
-    name: 'select-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_select.cc',
-    find: '      if (errno == EINTR) continue;\n',
-    replace: '',
-    tests: ['test/selector.test'],
-    backend: 'select',
-    why: 'a signal during select() ends the wait with EINTR',
+    why: "a signal during select() ends the wait with EINTR (every backend's wait goes through WaitUntil)",
   },
   {
     name: 'accept-without-cloexec',
@@ -328,8 +309,8 @@ const MUTANTS = [
   {
     name: 'select-ebadf-fails-the-call',
     file: 'packages/native/src/backend_select.cc',
-    find: 'if (errno != EBADF || excluded_closed) return -errno;',
-    replace: 'return -errno;',
+    find: 'if (r != -EBADF || d == &now) return r;',
+    replace: 'return r;',
     tests: ['test/selector.test'],
     backend: 'select',
     why: 'an fd closed while registered fails the whole select() instead of reporting NVAL',

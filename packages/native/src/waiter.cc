@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "syscall.h"
 #include "uv_handle.h"
 
 namespace iomux::detail {
@@ -200,12 +201,7 @@ class ThreadWaiter final : public Waiter {
   void Wake() {
     if (!blocking_ || wake_pending_) return;
     wake_pending_ = true;
-    uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the thread will wake.
-    ssize_t r;
-    do {
-      r = write(wake_fd_, &one, sizeof one);
-    } while (r < 0 && errno == EINTR);
+    EventfdSignal(wake_fd_);
   }
 
   // Posts a result for the current wait. Caller holds mu_.
@@ -237,9 +233,7 @@ class ThreadWaiter final : public Waiter {
       // wait that ended without one makes no read: a system call saved per
       // wake-up.)
       if (wake_pending_) {
-        uint64_t drained;
-        while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
-        }
+        EventfdDrain(wake_fd_);
         wake_pending_ = false;
       }
       if (stopping_) return;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "selector.h"
+#include "syscall.h"
 
 namespace iomux::detail {
 namespace {
@@ -79,20 +80,11 @@ bool Wake(uint64_t id) {
   std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.fds.find(id);
   if (it == r.fds.end()) return false;
-  uint64_t one = 1;
-  ssize_t n;
-  // EAGAIN: the counter is saturated, so the eventfd is readable already.
-  do {
-    n = write(it->second, &one, sizeof one);
-  } while (n < 0 && errno == EINTR);
+  EventfdSignal(it->second);
   return true;
 }
 
-void DrainWaker(int fd) {
-  uint64_t count;
-  while (read(fd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
-}
+void DrainWaker(int fd) { EventfdDrain(fd); }
 
 int SelectorCore::EnsureWaker(uint64_t* id) {
   if (closed()) return EBADF;
