@@ -392,7 +392,7 @@ const MUTANTS = [
   },
   {
     name: 'worker-owned-fds-left-open',
-    file: 'packages/native/src/waker.cc',
+    file: 'packages/native/src/fds.cc',
     find: 'for (int fd : owned->fds) close(fd);',
     replace: '',
     tests: ['test/workers-fds.test'],

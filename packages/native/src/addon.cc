@@ -191,6 +191,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelector(env, exports);
   InitSocket(env, exports);
   InitWaker(env, exports);
+  InitFds(env, exports);
   return exports;
 }
 
