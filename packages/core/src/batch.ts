@@ -1,7 +1,8 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { fdOrGone } from './fileobj.ts';
 import type { NativeSelector } from './native.ts';
-import type { FileLike, SelectorKey } from './selector.ts';
+import type { FileLike } from './fileobj.ts';
+import type { SelectorKey } from './types.ts';
 
 /**
  * Negative results of a {@link Batch} pass. A recv result (`bytes(i)`) or a
