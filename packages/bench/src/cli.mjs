@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// pnpm bench: iomux's backend comparison benchmarks (issue 6, and the wait()
-// micro-benchmark of issue 3). Everything is measured side by side in one
+// pnpm bench: iomux's backend comparison benchmarks (dispatch, echo, and the
+// wait() micro-benchmark). Everything is measured side by side in one
 // run and reported as ratios; see docs/bench.md for the method.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
