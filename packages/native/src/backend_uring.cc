@@ -522,9 +522,7 @@ class IoUringBackend final : public Backend {
       inflight_++;
       KernelTimespec ts{};
       Enter(0, &ts);
-      uint64_t one = 1;
-      while (write(efd, &one, sizeof one) < 0 && errno == EINTR) {
-      }
+      EventfdSignal(efd);
       Enter(inflight_, &ts);
     }
     close(efd);  // the poll has completed (a one-shot): nothing holds the file
