@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capabilities, raiseFdLimit } from '@iomux/core';
-import { burst } from './fixtures/cq-burst.mjs';
+import { burst } from './fixtures/cq-burst.ts';
 import { testBackends } from './helpers.ts';
 
 const N = 3000; // ready fds: about 3x the io_uring CQ's initial size
@@ -44,7 +44,8 @@ if (testBackends().includes('io_uring')) {
     try {
       const launcher = join(dir, 'no-ring-resize');
       execFileSync('cc', ['-O2', '-Wall', '-o', launcher, join(root, 'test/fixtures/no-ring-resize.c')]);
-      const r = spawnSync(launcher, [process.execPath, join(root, 'test/fixtures/cq-burst.mjs'), 'io_uring', String(N)], { cwd: root, encoding: 'utf8' });
+      const child = [process.execPath, '--import', 'tsx', join(root, 'test/fixtures/cq-burst.ts'), 'io_uring', String(N)];
+      const r = spawnSync(launcher, child, { cwd: root, encoding: 'utf8' });
       assert.is(r.status, 0, `child failed: ${r.stderr}`);
       assert.equal(JSON.parse(r.stdout), expected);
     } finally {

@@ -230,9 +230,10 @@ class IoUringBackend final : public Backend {
   int Init() {
     // The flags in the order they are dropped: NO_SQARRAY (6.6) makes the
     // ring resizable (GrowCq()); DEFER_TASKRUN (6.1, with SINGLE_ISSUER 6.0)
-    // keeps completions until this thread enters the kernel; COOP_TASKRUN (5.19) at least avoids interrupting it; a plain
-    // ring works from 5.13. TASKRUN_FLAG shows pending completion work in the
-    // SQ flags, which Flush() reads.
+    // keeps completions until this thread enters the kernel; COOP_TASKRUN
+    // (5.19) at least avoids interrupting it; a plain ring works from 5.13.
+    // TASKRUN_FLAG shows pending completion work in the SQ flags, which
+    // Flush() and RunPending() read.
     static const uint32_t kTries[] = {
         kSetupSingleIssuer | kSetupDeferTaskrun | kSetupTaskrunFlag | kSetupSubmitAll | kSetupNoSqarray,
         kSetupSingleIssuer | kSetupDeferTaskrun | kSetupTaskrunFlag | kSetupSubmitAll,
