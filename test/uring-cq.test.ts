@@ -8,7 +8,7 @@
 // twice the registrations; where it cannot, every round drains the overflow
 // list over several enters. That second case runs in a child under a seccomp
 // filter that refuses IORING_REGISTER_RESIZE_RINGS with EINVAL, as older
-// kernels do (test/fixtures/no-ring-resize.c): a real refusal.
+// kernels do (test/fixtures/no-io-uring.c --no-resize): a real refusal.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -42,10 +42,10 @@ if (testBackends().includes('io_uring')) {
     if (!enoughFds) return console.log(`  (skipped: RLIMIT_NOFILE's hard limit is below ${2 * N + 512})`);
     const dir = mkdtempSync(join(tmpdir(), 'iomux-no-resize-'));
     try {
-      const launcher = join(dir, 'no-ring-resize');
-      execFileSync('cc', ['-O2', '-Wall', '-o', launcher, join(root, 'test/fixtures/no-ring-resize.c')]);
+      const launcher = join(dir, 'no-io-uring');
+      execFileSync('cc', ['-O2', '-Wall', '-o', launcher, join(root, 'test/fixtures/no-io-uring.c')]);
       const child = [process.execPath, '--import', 'tsx', join(root, 'test/fixtures/cq-burst.ts'), 'io_uring', String(N)];
-      const r = spawnSync(launcher, child, { cwd: root, encoding: 'utf8' });
+      const r = spawnSync(launcher, ['--no-resize', ...child], { cwd: root, encoding: 'utf8' });
       assert.is(r.status, 0, `child failed: ${r.stderr}`);
       assert.equal(JSON.parse(r.stdout), expected);
     } finally {
