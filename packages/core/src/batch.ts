@@ -1,6 +1,7 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import type { NativeSelector } from './native.ts';
 import type { FileLike, SelectorKey } from './selector.ts';
+import { releasedSockets, Socket } from './socket.ts';
 
 /**
  * Negative results of a {@link Batch} pass. A recv result (`bytes(i)`) or a
@@ -41,6 +42,11 @@ export interface BatchHost<T> {
   target(fileobj: FileLike): SelectorKey<T> | number;
   checkOpen(): void;
   timeout(timeoutMs: unknown): number;
+  /**
+   * Installs the batch's hook, which the selector calls just before it
+   * changes its keys (`removing`: a registration goes away).
+   */
+  watchKeys(hook: (removing: boolean) => void): void;
 }
 
 // Layout shared with packages/native/src/batch.h: ready records, then two
@@ -50,6 +56,10 @@ export interface BatchHost<T> {
 const READY_STRIDE = 4; // fd, events, result, aux (offset or errno)
 const SEND_STRIDE = 5; // fd, offset, length, result, errno
 const MAX_IO = 0x7fffffff;
+// Copies up to this many bytes with a loop: TypedArray.prototype.set costs
+// more than the copy for the one-byte sends of a dispatch loop.
+const SMALL_COPY = 32;
+const socketFileno = Socket.prototype.fileno;
 
 const outOfRange = (name: string, i: unknown, length: number) =>
   codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be >= 0 and < ${length}. Received ${String(i)}`);
@@ -82,7 +92,10 @@ export class Batch<T = unknown> {
   #parity = 0; // the half the next run() flushes from and receives into
   // The last pass (half #parity ^ 1).
   #length = 0;
+  // key(i) reads the selector's keys until they change; the first change
+  // after a pass copies the entries' keys here first (#pinned).
   #keys: (SelectorKey<T> | undefined)[] = [];
+  #pinned = false;
   #flushed = 0;
   // Queued for the next pass (half #parity).
   #queued = 0;
@@ -90,11 +103,19 @@ export class Batch<T = unknown> {
   // Per half and ticket: the target object, and whether it was registered when queued.
   #to: [FileLike[], FileLike[]] = [[], []];
   #registered: [boolean[], boolean[]] = [[], []];
+  // Each queued send's target is checked when it is queued. The flush checks
+  // them again only if something could have changed the answer since the
+  // last flush: a registration went away, a Socket let go of its number, or
+  // a send was queued to an object that is not a plain Socket (whose
+  // fileno() may change without telling anyone).
+  #recheck = false;
+  #released = releasedSockets();
 
   /** @internal Use {@link BaseSelector.batch}. */
   constructor(host: BatchHost<T>, options: BatchOptions = {}) {
     if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options);
     this.#host = host;
+    host.watchKeys((removing) => this.#keysChanging(removing));
     this.#recvBytes = size('options.recvBytes', options.recvBytes, 256 * 1024, 1);
     const sendBytes = size('options.sendBytes', options.sendBytes, 64 * 1024, 0);
     const sendCap = size('options.sendCapacity', options.sendCapacity, 64, 1);
@@ -143,7 +164,8 @@ export class Batch<T = unknown> {
     const target = this.#host.target(fileobj);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
-    return this.#queue(target, fileobj, this.#copy(bytes), bytes.byteLength);
+    const n = bytes.length;
+    return this.#queue(target, fileobj, this.#copy(bytes, n), n);
   }
 
   /**
@@ -215,34 +237,19 @@ export class Batch<T = unknown> {
     const keys = host.keys;
     // Room for every key plus the waker's pair (a backend reports at most that many).
     if (keys.size + 1 > this.#readyCap) this.#grow(2 * (keys.size + 1), this.#sendCap, this.#sendBytes);
-    const words = this.#words;
     const half = this.#parity;
-    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
     const n = this.#queued;
-    const to = this.#to[half]!;
-    const registered = this.#registered[half]!;
-    for (let t = 0; t < n; t++) {
-      const at = base + SEND_STRIDE * t;
-      const fd = words[at]!;
-      const fileobj = to[t]!;
-      // A registered target must still be registered with the same object,
-      // and a Socket must still own its number: otherwise the number may now
-      // name another connection.
-      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
-      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
-    }
+    const released = releasedSockets();
+    if (n > 0 && (this.#recheck || released !== this.#released)) this.#cancelStale(half, n);
+    this.#recheck = false;
+    this.#released = released;
     this.#parity = half ^ 1;
     this.#flushed = n;
     this.#queued = 0;
     this.#sendUsed = 0;
     this.#length = 0;
+    this.#pinned = false;
     const m = host.native.batchRun(timeout, n, half);
-    const ks = this.#keys;
-    for (let i = 0; i < m; i++) {
-      const key = keys.get(words[READY_STRIDE * i]!);
-      if (i === ks.length) ks.push(key);
-      else ks[i] = key;
-    }
     this.#length = m;
     return m;
   }
@@ -254,7 +261,8 @@ export class Batch<T = unknown> {
 
   /** The key of entry `i` of the last pass (as it was when `run()` returned). */
   key(i: number): SelectorKey<T> {
-    return this.#keys[this.#entry(i)]!;
+    const e = this.#entry(i);
+    return this.#pinned ? this.#keys[e]! : this.#host.keys.get(this.#words[READY_STRIDE * e]!)!;
   }
 
   /** The fd of entry `i`. */
@@ -348,9 +356,11 @@ export class Batch<T = unknown> {
     return at;
   }
 
-  #copy(bytes: Uint8Array): number {
-    const at = this.#reserve(bytes.byteLength);
-    this.#buffer.set(bytes, at);
+  #copy(bytes: Uint8Array, n: number): number {
+    const at = this.#reserve(n);
+    const buffer = this.#buffer;
+    if (n <= SMALL_COPY) for (let k = 0; k < n; k++) buffer[at + k] = bytes[k]!;
+    else buffer.set(bytes, at);
     return at;
   }
 
@@ -373,17 +383,66 @@ export class Batch<T = unknown> {
     const half = this.#parity;
     const at = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap + SEND_STRIDE * t;
     const registered = typeof target !== 'number';
+    const fd = registered ? target.fd : target;
+    // A registered target is checked against its key's object (which may be
+    // the number it was registered as, even when `fileobj` is its Socket).
+    const to = registered ? target.fileobj : fileobj;
     const w = this.#words;
-    w[at] = registered ? target.fd : target;
+    w[at] = this.#stale(to, fd) ? -1 : fd;
     w[at + 1] = offset;
     w[at + 2] = length;
     w[at + 3] = 0;
     w[at + 4] = 0;
-    // A registered target is checked against its key's object (which may be
-    // the number it was registered as, even when `fileobj` is its Socket).
-    this.#to[half]![t] = registered ? target.fileobj : fileobj;
+    this.#to[half]![t] = to;
     this.#registered[half]![t] = registered;
     return t;
+  }
+
+  // An object target no longer owns `fd` (a closed Socket found among the
+  // keys by identity): its send is cancelled, never sent to the number. A
+  // plain Socket's number changes only when it lets go of it, which the
+  // flush learns from releasedSockets(); any other object is checked again
+  // at the flush.
+  #stale(to: FileLike, fd: number): boolean {
+    if (typeof to !== 'object') return false;
+    if (to.fileno !== socketFileno) this.#recheck = true;
+    return to.fileno() !== fd;
+  }
+
+  // The check of every queued send just before the flush (when #recheck or
+  // a released Socket says it may have changed): a registered target must
+  // still be registered with the same object, and an object must still own
+  // its number; otherwise the number may now name another connection.
+  #cancelStale(half: number, n: number): void {
+    const words = this.#words;
+    const keys = this.#host.keys;
+    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
+    const to = this.#to[half]!;
+    const registered = this.#registered[half]!;
+    for (let t = 0; t < n; t++) {
+      const at = base + SEND_STRIDE * t;
+      const fd = words[at]!;
+      const fileobj = to[t]!;
+      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
+      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
+    }
+  }
+
+  // Called by the selector just before its keys change: the entries of the
+  // last pass keep the keys they had (2.7), and a registration that goes
+  // away makes the next flush check its queued sends.
+  #keysChanging(removing: boolean): void {
+    if (removing) this.#recheck = true;
+    if (this.#pinned) return;
+    this.#pinned = true;
+    const keys = this.#host.keys;
+    const ks = this.#keys;
+    const words = this.#words;
+    for (let i = 0; i < this.#length; i++) {
+      const key = keys.get(words[READY_STRIDE * i]!);
+      if (i === ks.length) ks.push(key);
+      else ks[i] = key;
+    }
   }
 
   #layout(readyCap: number, sendCap: number, sendBytes: number): void {
