@@ -161,7 +161,7 @@ export class Batch<T = unknown> {
    */
   send(fileobj: FileLike, data: Uint8Array | string): number {
     this.#host.checkOpen();
-    const target = this.#host.target(fileobj);
+    const target = this.#target(fileobj);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
     const n = bytes.length;
@@ -178,7 +178,7 @@ export class Batch<T = unknown> {
    */
   sendRange(fileobj: FileLike, offset: number, length: number): number {
     this.#host.checkOpen();
-    const target = this.#host.target(fileobj);
+    const target = this.#target(fileobj);
     const end = this.#buffer.length;
     if (!Number.isInteger(offset) || offset < 0 || offset > end) throw outOfRange('offset', offset, end + 1);
     if (!Number.isInteger(length) || length < 0 || offset + length > end) throw outOfRange('length', length, end - offset + 1);
@@ -344,16 +344,29 @@ export class Batch<T = unknown> {
     return 2 * this.#recvBytes + half * this.#sendBytes;
   }
 
+  // The key of a registered fileobj, else its fd. An open Socket (its own
+  // fileno(), a number >= 0) takes the short way; everything else, with its
+  // argument errors, the selector's.
+  #target(fileobj: FileLike): SelectorKey<T> | number {
+    if (typeof fileobj === 'object' && fileobj !== null && fileobj.fileno === socketFileno) {
+      const fd = fileobj.fileno();
+      if (fd >= 0) return this.#host.keys.get(fd) ?? fd;
+    }
+    return this.#host.target(fileobj);
+  }
+
   // Room for n more bytes of send data in the current half; returns where they go.
   #reserve(n: number): number {
-    if (this.#sendUsed + n > this.#sendBytes) {
-      const want = Math.max(2 * this.#sendBytes, this.#sendUsed + n);
-      if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
-      this.#grow(this.#readyCap, this.#sendCap, want);
-    }
-    const at = this.#sendStart(this.#parity) + this.#sendUsed;
-    this.#sendUsed += n;
-    return at;
+    const used = this.#sendUsed;
+    if (used + n > this.#sendBytes) this.#growSendBytes(n);
+    this.#sendUsed = used + n;
+    return this.#sendStart(this.#parity) + used;
+  }
+
+  #growSendBytes(n: number): void {
+    const want = Math.max(2 * this.#sendBytes, this.#sendUsed + n);
+    if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
+    this.#grow(this.#readyCap, this.#sendCap, want);
   }
 
   #copy(bytes: Uint8Array, n: number): number {
