@@ -100,9 +100,10 @@ export class Batch<T = unknown> {
   // Queued for the next pass (half #parity).
   #queued = 0;
   #sendUsed = 0; // bytes of this half's send data in use
-  // Per half and ticket: the target object, and whether it was registered when queued.
-  #to: [FileLike[], FileLike[]] = [[], []];
-  #registered: [boolean[], boolean[]] = [[], []];
+  // Per queued send, at 4 * ticket + 2 * half: the target object, then
+  // whether it was registered when queued (one flat array: one store check
+  // per send instead of two nested ones).
+  #targets: (FileLike | boolean)[] = [];
   // Each queued send's target is checked when it is queued. The flush checks
   // them again only if something could have changed the answer since the
   // last flush: a registration went away, a Socket let go of its number, or
@@ -201,8 +202,8 @@ export class Batch<T = unknown> {
     if (left <= 0) return -1;
     const from = w[at + 1]! + taken;
     const half = this.#parity ^ 1;
-    const fileobj = this.#to[half]![ticket]!;
-    const target = this.#registered[half]![ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    const fileobj = this.#targets[4 * ticket + 2 * half] as FileLike;
+    const target = this.#targets[4 * ticket + 2 * half + 1] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
     // The copy may grow the memory: copy first, from the current buffer.
     const offset = this.#copyWithin(from, left);
     return this.#queue(target, fileobj, offset, left);
@@ -401,13 +402,14 @@ export class Batch<T = unknown> {
     // the number it was registered as, even when `fileobj` is its Socket).
     const to = registered ? target.fileobj : fileobj;
     const w = this.#words;
-    w[at] = this.#stale(to, fd) ? -1 : fd;
-    w[at + 1] = offset;
-    w[at + 2] = length;
+    w[at] = this.#stale(to, fd) ? -1 : fd | 0;
+    w[at + 1] = offset | 0;
+    w[at + 2] = length | 0;
     w[at + 3] = 0;
     w[at + 4] = 0;
-    this.#to[half]![t] = to;
-    this.#registered[half]![t] = registered;
+    const k = 4 * t + 2 * half;
+    this.#targets[k] = to;
+    this.#targets[k + 1] = registered;
     return t;
   }
 
@@ -430,13 +432,12 @@ export class Batch<T = unknown> {
     const words = this.#words;
     const keys = this.#host.keys;
     const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
-    const to = this.#to[half]!;
-    const registered = this.#registered[half]!;
+    const targets = this.#targets;
     for (let t = 0; t < n; t++) {
       const at = base + SEND_STRIDE * t;
       const fd = words[at]!;
-      const fileobj = to[t]!;
-      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
+      const fileobj = targets[4 * t + 2 * half] as FileLike;
+      if (targets[4 * t + 2 * half + 1] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
       else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
     }
   }
