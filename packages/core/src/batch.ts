@@ -59,6 +59,9 @@ const MAX_IO = 0x7fffffff;
 // Copies up to this many bytes with a loop: TypedArray.prototype.set costs
 // more than the copy for the one-byte sends of a dispatch loop.
 const SMALL_COPY = 32;
+// A target whose fileno is this method reads a Socket's own number, which
+// changes only on close or detach.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
 const socketFileno = Socket.prototype.fileno;
 
 const outOfRange = (name: string, i: unknown, length: number) =>
