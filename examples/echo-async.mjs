@@ -6,10 +6,11 @@
 // What wait() buys: select() blocks the JavaScript thread, so while it waits
 // nothing else in this process runs: no timers, no other I/O, no signal
 // handlers (the other servers wait at most 250 ms and then yield, just to
-// notice Ctrl-C). wait() never blocks the event loop (epoll hands its own fd
-// to libuv; select and poll wait on a helper thread), so here a timer prints
-// a status line every --tick ms while the server serves, and a signal simply
-// closes the selector, which ends the `for await` loop.
+// notice Ctrl-C). wait() never blocks the event loop (a helper thread waits
+// in the mechanism's own call), and even when fds are ready at every call it
+// lets the loop turn at least every 64 results, so here a timer prints a
+// status line every --tick ms while the server serves busy clients, and a
+// signal simply closes the selector, which ends the `for await` loop at once.
 //
 // The multiplexing is echo-queue's: EVENT_READ always, EVENT_WRITE only while
 // a queue holds bytes, partial sends kept, queues capped (--max-pending).

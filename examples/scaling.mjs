@@ -84,7 +84,7 @@ for (const { n, us } of rows) {
     const label = i === 0 ? `N=${n}`.padEnd(8) : ' '.repeat(8);
     const v = us[b];
     const bar = v === null ? `(fds beyond FD_SETSIZE ${FD_SETSIZE})` : `${'#'.repeat(Math.max(1, Math.round((v / max) * WIDTH)))} ${v.toFixed(1)}`;
-    console.log(`${label}${b.padEnd(7)}${bar}`);
+    console.log(`${label}${b.padEnd(Math.max(...names.map((x) => x.length)) + 1)}${bar}`);
   }
 }
 console.log('');

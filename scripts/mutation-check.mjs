@@ -116,10 +116,43 @@ const MUTANTS = [
   {
     name: 'pipe-without-cloexec',
     file: 'packages/native/src/addon.cc',
-    find: 'pipe2(fds, O_CLOEXEC)',
-    replace: 'pipe2(fds, 0)',
+    find: 'int flags = O_CLOEXEC;',
+    replace: 'int flags = 0;',
     tests: ['test/socket.test'],
     why: 'pipe() fds leak into exec()ed children',
+  },
+  {
+    name: 'pipe-nonblocking-ignored',
+    file: 'packages/native/src/addon.cc',
+    find: 'flags |= O_NONBLOCK;',
+    replace: 'flags |= 0;',
+    tests: ['test/node-fds.test'],
+    why: 'pipe({ blocking: false }) leaves both ends blocking, so "read until EAGAIN" hangs',
+  },
+  {
+    name: 'set-blocking-ignores-its-flag',
+    file: 'packages/native/src/addon.cc',
+    find: 'int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);',
+    replace: 'int want = flags | O_NONBLOCK;',
+    tests: ['test/node-fds.test'],
+    why: 'setBlocking(fd, true) leaves the fd non-blocking',
+  },
+  {
+    name: 'fd-property-wins-over-fileno',
+    file: 'packages/core/src/fileobj.ts',
+    find: "if (typeof obj.fileno === 'function') {",
+    replace: "if (typeof obj.fileno === 'function' && !('fd' in obj)) {",
+    tests: ['test/node-fds.test'],
+    why: 'an object with both fileno() and fd is registered under its fd property',
+  },
+  {
+    name: 'epoll-eperm-without-hint',
+    file: 'packages/core/src/errors.ts',
+    find: "if (code === 'EPERM' && syscall === 'epoll_ctl') {",
+    replace: 'if (false) {',
+    tests: ['test/node-fds.test'],
+    backend: 'epoll',
+    why: "epoll's EPERM for a regular file or /dev/null does not say why or what to use instead",
   },
   {
     name: 'wait-resolves-spurious-wakeup-early',
@@ -127,7 +160,49 @@ const MUTANTS = [
     find: '        this.#native.rearm(this.#onReady);',
     replace: '        this.#finish(pending, null, []);',
     tests: ['test/wait.test'],
-    why: 'a pending wait() resolves with [] before its timeout after a spurious wake-up',
+    why: 'a pending wait() resolves with [] before its timeout when everything its thread saw was unregistered meanwhile',
+  },
+  {
+    name: 'wait-asks-the-kernel-again',
+    file: 'packages/core/src/selector.ts',
+    find: 'ready = count >= 0 ? this.#collect(count) : this.select(0);',
+    replace: 'ready = this.select(0);',
+    tests: ['test/report-once.test'],
+    why: "a pending wait() polls again after its thread's harvest: a mount or sethostname (report-once files) is lost",
+  },
+  {
+    name: 'wait-not-fair',
+    file: 'packages/core/src/selector.ts',
+    find: 'if (this.#burst < FAIR_BURST) {',
+    replace: 'if (true) {',
+    tests: ['test/wait-fair.test', 'test/examples/course.test'],
+    why: 'wait() over ready fds resolves as a microtask every time: the event loop starves (no immediates, no timers, echo-async ticks stop)',
+  },
+  {
+    name: 'epoll-ring-harvest-dropped',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: '    return Harvest(ring_->events(), r < cap ? r : cap, out, nullptr);',
+    replace: '    return 0;',
+    tests: ['test/report-once.test'],
+    backend: 'epoll',
+    why: "what io_uring's epoll_wait harvested is dropped and the set asked again: a mount or sethostname is lost",
+  },
+  {
+    name: 'epoll-ring-not-resubmitted',
+    file: 'packages/native/src/backend_epoll.cc',
+    find: 'if (ring_ && wait_armed_ && !ring_->in_flight()) {',
+    replace: 'if (false) {',
+    tests: ['test/wait.test'],
+    backend: 'epoll',
+    why: "a select() during a pending wait() cancels io_uring's epoll_wait and never puts it back: the wait hangs",
+  },
+  {
+    name: 'aborted-wait-drops-its-harvest',
+    file: 'packages/native/src/waiter.cc',
+    find: '        leftover_.insert(leftover_.end(), result_.begin(), result_.end());\n',
+    replace: '',
+    tests: ['test/wait.test'],
+    why: 'a result harvested for a wait that was then aborted is dropped: a ONESHOT report is lost',
   },
   {
     name: 'poll-oneshot-not-disarmed',
@@ -141,8 +216,8 @@ const MUTANTS = [
   {
     name: 'close-keeps-epoll-fd',
     file: 'packages/native/src/backend_epoll.cc',
-    find: '~EpollBackend() override { close(epfd_); }',
-    replace: '~EpollBackend() override {}',
+    find: '    ring_.reset();  // its wait must end before the epoll fd does\n    close(epfd_);',
+    replace: '    ring_.reset();  // its wait must end before the epoll fd does',
     tests: ['test/selector.test'],
     backend: 'epoll',
     why: 'close() leaks the epoll fd',
@@ -372,8 +447,8 @@ const MUTANTS = [
   {
     name: 'batch-object-target-not-rechecked',
     file: 'packages/core/src/batch.ts',
-    find: '    if (to.fileno !== socketFileno) this.#recheck = true;\n',
-    replace: '',
+    find: '    this.#recheck = true;\n    return fdOrGone(to) !== fd;',
+    replace: '    return fdOrGone(to) !== fd;',
     tests: ['test/batch.test'],
     backend: 'poll',
     why: 'a batch send to an object whose fileno() changed after queueing is sent to the old number',
@@ -381,8 +456,8 @@ const MUTANTS = [
   {
     name: 'batch-closed-target-queued',
     file: 'packages/core/src/batch.ts',
-    find: '    return to.fileno() !== fd;',
-    replace: '    return false;',
+    find: 'return (to as Socket).fileno() !== fd;',
+    replace: 'return false;',
     tests: ['test/batch.test'],
     backend: 'poll',
     why: 'a batch send queued to a closed registered Socket goes to whatever has its number now',
@@ -404,6 +479,88 @@ const MUTANTS = [
     tests: ['test/batch.test'],
     backend: 'poll',
     why: 'entries of a later pass answer the keys pinned in an earlier one',
+  },
+  {
+    name: 'wait-callback-exception-unwinds-into-libuv',
+    file: 'packages/native/src/selector.cc',
+    find: 'napi_fatal_exception(env, e.Value());',
+    replace: 'throw;',
+    tests: ['test/wait-throw.test'],
+    why: 'a JS exception in a tick run by the wait callback aborts the process (SIGABRT) instead of reaching uncaughtException',
+  },
+  {
+    name: 'watcher-remove-last-keeps-waiting',
+    file: 'packages/core/src/watcher.ts',
+    find: 'if (this.#keys.size === 0 && this.#running) this.#selector.waker().wake();',
+    replace: '',
+    tests: ['test/watcher.test', 'test/epoll-dropin.test'],
+    why: "removing a watcher's last fd leaves its wait pending, which keeps the process alive",
+  },
+  {
+    name: 'watcher-delivers-stale-events',
+    file: 'packages/core/src/watcher.ts',
+    find: 'const now = this.#keys.get(key.fd);\n      if (now === undefined) continue;',
+    replace: 'const now = this.#keys.get(key.fd) ?? key;',
+    tests: ['test/watcher.test'],
+    why: 'a callback is called for an fd an earlier callback of the same pass removed',
+  },
+  {
+    name: 'watcher-throwing-callback-ends-loop',
+    file: 'packages/core/src/watcher.ts',
+    find: 'process.nextTick(() => {\n        throw thrown;\n      });',
+    replace: 'throw thrown;',
+    tests: ['test/watcher.test'],
+    why: 'a callback that throws ends the watch loop (an unhandled rejection) instead of reaching uncaughtException',
+  },
+  {
+    name: 'epoll-dropin-this-undefined',
+    file: 'packages/core/src/epoll.ts',
+    find: 'else Reflect.apply(callback, globalThis, [null, fd, events]);',
+    replace: 'else Reflect.apply(callback, undefined, [null, fd, events]);',
+    tests: ['test/epoll-dropin.test'],
+    why: "the drop-in's callback does not get the global object as this, as the peer's does",
+  },
+  {
+    name: 'epoll-dropin-require-loads-esm',
+    file: 'packages/core/package.json',
+    find: '"default": "./dist/cjs/epoll.js"',
+    replace: '"default": "./dist/epoll.js"',
+    tests: ['test/epoll-dropin.test', 'test/epoll-peer.test'],
+    why: "require('@iomux/core/epoll') resolves to the ESM build, which Node < 20.19 cannot require",
+  },
+  {
+    name: 'epoll-dropin-close-keeps-fds',
+    file: 'packages/core/src/watcher.ts',
+    find: '  close(): void {\n    this.#selector.close();',
+    replace: '  close(): void {\n    if (this.#keys.size > 0) return;\n    this.#selector.close();',
+    tests: ['test/epoll-dropin.test', 'test/watcher.test'],
+    why: 'close() with fds still watched does not release them, so the process never exits',
+  },
+  {
+    name: 'uring-remove-not-at-once',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '        return RemoveNow(Tag(kPollReq, reg.gen, fd));',
+    replace: '        Sqe* s = GetSqe(nullptr);\n        PrepRemove(s, Tag(kPollReq, reg.gen, fd));\n        return 0;',
+    tests: ['test/capabilities.test'],
+    backend: 'io_uring',
+    why: 'unregister() queues its removal into the next wait: the poll request keeps the closed socket open',
+  },
+  {
+    name: 'uring-busy-removal-not-resent',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if (!RemovalWasBusy(tag)) return 0;',
+    replace: '      return 0;',
+    tests: ['test/capabilities.test'],
+    backend: 'io_uring',
+    why: 'a removal that finds a multishot (EDGE) poll busy completing is not sent again: the server never closes a connection',
+  },
+  {
+    name: 'uring-wakeup-mask-as-state',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      uint32_t ready = FilterReady(rev, reg->events) | (reg->pending & (reg->socket ? kErr : kErr | kPri));',
+    replace: '      uint32_t ready = reg->pending;',
+    tests: ['test/reliability/differential.test'],
+    why: "a completion's wake-up mask is reported as the fd's state (ERR/HUP missing, PRI on sockets, drained IN)",
   },
 ];
 
@@ -501,7 +658,11 @@ async function buildNative() {
   return run(cmakeJs, ['compile', '--out', 'packages/native/build-mutant', '-T', 'iomux', '-l', 'error']);
 }
 async function buildTs() {
-  return run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  const esm = await run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  if (esm.code !== 0) return esm;
+  // The CommonJS build too (require('@iomux/core/epoll') loads it).
+  const cjs = await run(tsc, ['-p', 'packages/core/tsconfig.cjs.json']);
+  return cjs.code !== 0 ? cjs : run(process.execPath, ['scripts/cjs-package.mjs', 'packages/core/dist/cjs']);
 }
 
 /**

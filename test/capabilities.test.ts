@@ -3,6 +3,7 @@
 // what the backend really does, over real fds. A record that lies (say, a
 // select record claiming EDGE, or epoll claiming it reports closed fds)
 // fails one of these.
+import { readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -99,10 +100,62 @@ for (const backend of testBackends()) {
       b.close();
     }));
 
+  test(`${backend}: keepsClosedFdOpen says whether close() of a registered socket waits for unregister()`, () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const [a, b] = s.pair();
+      b.setBlocking(false);
+      const fd = a.fileno();
+      sel.register(fd, IN);
+      sel.select(0); // the registration has reached the kernel (io_uring queues it until a wait)
+      a.close();
+      // The peer's view: EOF (an empty Buffer) once the socket is really closed, null while it is open.
+      const eof = () => b.recv(10)?.length === 0;
+      assert.is(eof(), !caps.keepsClosedFdOpen, caps.keepsClosedFdOpen ? 'held open by the selector' : 'closed at once');
+      sel.unregister(fd);
+      assert.ok(eof(), 'closed once unregistered');
+      if (caps.edge) {
+        // The same with a wake-up not yet harvested (io_uring: its completion work is pending,
+        // and a removal then finds a multishot poll busy: it must be sent again, at once).
+        const [e, f] = s.pair();
+        f.setBlocking(false);
+        sel.register(e, IN | EDGE);
+        sel.select(0);
+        f.send('x');
+        sel.unregister(e);
+        e.close();
+        // e had unread data, so its close resets the connection instead of a FIN.
+        assert.throws(() => f.recv(10), (err: { code?: string }) => err.code === 'ECONNRESET', 'closed once unregistered, with a wake-up pending');
+      }
+      // The selector's close() lets go of such a file too.
+      const [c, d] = s.pair();
+      d.setBlocking(false);
+      sel.register(c, IN);
+      sel.select(0);
+      c.close();
+      sel.close();
+      assert.is(d.recv(10)?.length, 0, 'closed once the selector is');
+    }));
+
   test(`${backend}: pollableKernelFd says whether the selector has a kernel fd of its own`, () =>
     withScope((s) => {
       const sel = s.selector(backend);
       assert.is(sel.fileno() >= 0, caps.pollableKernelFd);
+    }));
+
+  test(`${backend}: waitOnThread says whether wait() blocks on a thread of its own`, () =>
+    withScope(async (s) => {
+      const tasks = () => readdirSync('/proc/self/task').length;
+      const sel = s.selector(backend);
+      const [a, c] = s.pair();
+      sel.register(a, Events.IN);
+      const before = tasks();
+      const p = sel.wait({ timeoutMs: 2000 });
+      await new Promise((r) => setTimeout(r, 20));
+      const during = tasks();
+      c.send('x');
+      await p;
+      assert.is(during - before, caps.waitOnThread ? 1 : 0, `threads ${before} -> ${during}`);
     }));
 
   test(`${backend}: watchesEmptyMask says whether an fd with no interest bit hears its hang-up`, () =>

@@ -99,15 +99,55 @@ for (const b of testBackends()) {
     assert.is(m.get(d.fileno()), IN);
   });
 
-  // A spurious wake-up: the native side saw the fd ready, but it was drained
-  // before the callback ran, so the callback's select(0) finds nothing; the
+  // The wait thread hands over what its one kernel call saw (asking again
+  // would lose a report-once file's event). A harvest whose every fd was
+  // unregistered before its callback ran has nothing left to report: the
   // wait must carry on, not resolve with []. Made deterministic with a second
-  // selector whose wait is armed first and becomes ready first: libuv runs
-  // its callback first in the same loop turn (epoll: the order the epoll fds
-  // were added and became ready; select and poll: the order of the threads'
-  // async handles), and the microtask after it drains our fd. The main thread
-  // sleeps before yielding so that both waits have seen the readiness.
-  t('a spurious wake-up (the fd drained before the callback ran) keeps the wait pending', async (s) => {
+  // selector whose wait becomes ready first: libuv runs its callback first in
+  // the same loop turn (the order of the threads' async handles), and the
+  // microtask after it unregisters our fd. The main thread sleeps before
+  // yielding so that both threads have seen the readiness.
+  t('a harvest whose fds were all unregistered meanwhile keeps the wait pending', async (s) => {
+    const other = s.selector(b);
+    const sel = s.selector(b);
+    const [x, y] = s.pair();
+    const [a, c] = s.pair();
+    const [d, e] = s.pair();
+    other.register(x, IN);
+    sel.register(a, IN);
+    let unregistered = false;
+    const otherDone = other.wait({ timeoutMs: 5000 }).then((r) => {
+      sel.unregister(a);
+      sel.register(d, IN);
+      unregistered = true;
+      return r;
+    });
+    let early: string | null = null;
+    const p = sel.wait({ timeoutMs: 5000 }).then((r) => {
+      early ??= `settled with ${r.length} entries`;
+      return r;
+    });
+    y.send('x');
+    c.send('y');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    assert.is((await otherDone).length, 1);
+    assert.ok(unregistered, 'our fd was unregistered before its own callback ran');
+    await sleep(50);
+    assert.is(early, null, 'a harvest with nothing registered left the wait pending');
+    e.send('z');
+    const m = readyMap(await p);
+    assert.not.ok(m.has(a.fileno()), 'an unregistered fd is never reported');
+    assert.is(m.get(d.fileno()), IN);
+  });
+
+  // Readiness is reported as the kernel saw it when the wait harvested it,
+  // and asked only once. On a wait thread (select, poll; epoll without
+  // io_uring) the harvest is done before the callback runs: an fd that other
+  // code drained in between is still reported (a spurious wake-up, as with
+  // select() and every event loop: recv() then returns null). Where io_uring
+  // runs epoll's wait, the harvest happens in the callback itself: the
+  // drained fd is not reported and the wait carries on until data returns.
+  t('a wait reports what its one harvest saw, when the fd is drained before the callback runs', async (s) => {
     const other = s.selector(b);
     const sel = s.selector(b);
     const [x, y] = s.pair();
@@ -129,11 +169,59 @@ for (const b of testBackends()) {
     c.send('y');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     assert.is((await otherDone).length, 1);
-    assert.is(drained, 1, 'our fd was drained before its own callback ran');
-    await sleep(50);
-    assert.is(early, null, 'the spurious wake-up left the wait pending');
-    c.send('z');
-    assert.is(readyMap(await p).get(a.fileno()), IN);
+    assert.is(drained, 1);
+    if (sel.capabilities.waitOnThread) {
+      assert.is(readyMap(await p).get(a.fileno()), IN);
+      assert.is(a.recv(100), null, 'the spurious report: recv() would block');
+    } else {
+      await sleep(50);
+      assert.is(early, null, 'harvested in the callback, after the drain: nothing to report yet');
+      c.send('z');
+      assert.is(readyMap(await p).get(a.fileno()), IN);
+    }
+  });
+
+  // A blocking select() while a wait() is pending: epoll with io_uring
+  // cancels the ring's epoll_wait so the two never compete for an edge, and
+  // must put it back for the pending wait afterwards.
+  t('a select() made while a wait() is pending leaves that wait working', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    const [d, e] = s.pair();
+    sel.register(a, IN);
+    sel.register(d, IN);
+    const p = sel.wait({ timeoutMs: 5000 });
+    await sleep(10);
+    e.send('x');
+    assert.is(readyMap(sel.select(1000)).get(d.fileno()), IN, 'the select() sees d');
+    d.recv(10);
+    await sleep(10);
+    c.send('y');
+    // It resolves with what it harvested: a (on a wait thread it may have
+    // harvested d already, before the select() took it), never by timing out.
+    let m = readyMap(await p);
+    assert.ok(m.size > 0, 'the pending wait() resolved with readiness, not by timing out');
+    if (!m.has(a.fileno())) m = readyMap(await sel.wait({ timeoutMs: 2000 }));
+    assert.is(m.get(a.fileno()), IN, 'a is heard');
+  });
+
+  // What a wait's thread harvested but could not deliver (the wait was
+  // aborted between the harvest and its callback) is the next wait's result:
+  // a ONESHOT fd, disarmed by that harvest, would otherwise never be
+  // reported again. Deterministic: the main thread sleeps while the thread
+  // harvests, then aborts before yielding to the loop.
+  t('a harvest that an abort overtook is delivered by the next wait()', async (s) => {
+    const sel = s.selector(b);
+    const [a, c] = s.pair();
+    sel.register(a, IN | Events.ONESHOT);
+    const ac = new AbortController();
+    const p = sel.wait({ signal: ac.signal });
+    c.send('x');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    ac.abort();
+    await rejectsCode(p, 'ABORT_ERR');
+    const ready = await sel.wait({ timeoutMs: 2000 });
+    assert.is(readyMap(ready).get(a.fileno()), IN, 'the harvested ONESHOT report');
   });
 
   t('close() during a pending wait resolves it with []', async (s) => {

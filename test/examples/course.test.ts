@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import { readlinkSync } from 'node:fs';
 import * as net from 'node:net';
+import { capabilities } from '@iomux/core';
 import { testBackends } from '../helpers.ts';
 import { assert, echoOnce, eventually, killAll, liveCount, run, startExample } from './harness.ts';
 import { connectRaw } from './raw.ts';
@@ -26,7 +27,7 @@ for (const backend of testBackends()) {
       assert.is(level.length, Math.ceil(bytes / read), `one report per small read: ${out}`);
       assert.is(level.reduce((a, b) => a + b, 0), bytes);
       assert.match(out, new RegExp(`^level: ${bytes} bytes read, 0 bytes left unread$`, 'm'));
-      if (backend === 'epoll') {
+      if (capabilities(backend).edge) {
         // Edge: one report, one read, and the rest never announced.
         assert.equal(reports('edge'), [read], `exactly one edge: ${out}`);
         assert.match(out, /^edge: select\(\) #2 -> \[\]/m, 'the second select() reports nothing');
@@ -47,6 +48,8 @@ for (const backend of testBackends()) {
         assert.ok(m, `prints its selector fd: ${srv.stdout()}`);
         if (backend === 'epoll') {
           assert.is(readlinkSync(`/proc/${pid}/fd/${m[1]}`), 'anon_inode:[eventpoll]', "the printed fd is the epoll object's");
+        } else if (capabilities(backend).pollableKernelFd) {
+          assert.is(readlinkSync(`/proc/${pid}/fd/${m[1]}`), 'anon_inode:[eventfd]', 'io_uring prints the eventfd its ring signals');
         } else {
           assert.is(m[1], 'none', `${backend} has no kernel object`);
         }
@@ -124,6 +127,53 @@ for (const backend of testBackends()) {
       await srv.stop('SIGKILL');
     }
   });
+
+  // Fairness under load: 8 clients that stream as fast as it echoes keep the server's fds ready at every wait(); its ticks must still
+  // come (before wait() was fair: 1 to 3 of 10), and SIGINT must stop it at
+  // once (before: 2 s). The bounds are loose: a tick every 100 ms, at least
+  // half of them seen; the exit well inside a second.
+  test(`echo-async on ${backend}: under 8 busy clients the ticks stay on time and SIGINT stops it at once`, async () => {
+    const srv = await startExample('echo-async', ['--backend', backend, '--port', '0', '--tick', '100', '--max-pending', String(1 << 30)]);
+    const clients: net.Socket[] = [];
+    try {
+      // Each client streams 64 KiB chunks as fast as the server takes them
+      // and reads its echo: the server's fds are ready at every wait(). (The
+      // queue cap is raised: a client that reads a little behind must not be
+      // dropped.)
+      let echoes = 0;
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let streaming = true;
+      for (let i = 0; i < 8; i++) {
+        const c = await connectRaw(srv.port);
+        const pump = () => {
+          while (streaming && c.write(chunk));
+        };
+        c.on('data', (d: Buffer) => (echoes += d.length));
+        c.on('drain', pump);
+        c.on('error', () => {});
+        pump();
+        clients.push(c);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const ticks = () => [...srv.stdout().matchAll(/^tick (\d+):/gm)].length;
+      const before = ticks();
+      const busyFrom = echoes;
+      await new Promise((r) => setTimeout(r, 1000));
+      const during = ticks() - before;
+      streaming = false;
+      assert.ok(echoes - busyFrom > 1_000_000, `the clients were busy: ${echoes - busyFrom} bytes echoed in 1 s`);
+      assert.ok(during >= 5, `${during} ticks in 1 s at one per 100 ms`);
+      const t0 = performance.now();
+      const { code, signal } = await srv.stop('SIGINT');
+      const took = performance.now() - t0;
+      assert.is(signal, null);
+      assert.is(code, 0, srv.stderr());
+      assert.ok(took < 1000, `SIGINT took ${took.toFixed(0)} ms to stop it`);
+    } finally {
+      for (const c of clients) c.destroy();
+      await srv.stop('SIGKILL');
+    }
+  });
 }
 
 test('scaling prints a table and a bar chart per backend and points to pnpm bench (timings unchecked)', async () => {
@@ -147,7 +197,7 @@ test('scaling prints a table and a bar chart per backend and points to pnpm benc
       else assert.match(v, /^\d+\.\d$/, `${names[j]} at N=${n}: ${v}`);
     }
   }
-  const bars = lines.filter((l) => /^(N=\d+)?\s+(select|poll|epoll)\s+(#+ \d+\.\d|\(fds beyond FD_SETSIZE \d+\))$/.test(l));
+  const bars = lines.filter((l) => /^(N=\d+)?\s+(select|poll|epoll|io_uring)\s+(#+ \d+\.\d|\(fds beyond FD_SETSIZE \d+\))$/.test(l));
   assert.is(bars.length, 3 * names.length, `one bar per size and backend:\n${r.stdout}`);
   assert.match(r.stdout, /pnpm bench/);
   const bad = await run(['examples/scaling.mjs', '--sizes', '10,x']);

@@ -3,17 +3,18 @@
 // that vanish mid-send do not disturb the others, the server closes what it
 // accepted, and it exits with code 0 on SIGINT/SIGTERM.
 import { test } from 'uvu';
+import { backends, capabilities } from '@iomux/core';
 import * as net from 'node:net';
 import { newFds, testBackends } from '../helpers.ts';
 import { assert, echoOnce, echoSizes, eventually, killAll, liveCount, startExample, vanishMidSend } from './harness.ts';
 
 const servers: { name: string; extra: string[]; backends: string[] }[] = [
-  { name: 'echo-queue', extra: [], backends: ['select', 'poll', 'epoll'] },
-  { name: 'poll-flags', extra: [], backends: ['select', 'poll', 'epoll'] },
-  { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: ['select', 'poll', 'epoll'] },
-  { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: ['epoll'] },
-  { name: 'echo-async', extra: [], backends: ['select', 'poll', 'epoll'] },
-  { name: 'echo-batch', extra: [], backends: ['select', 'poll', 'epoll'] },
+  { name: 'echo-queue', extra: [], backends: backends() },
+  { name: 'poll-flags', extra: [], backends: backends() },
+  { name: 'epoll-edge-echo', extra: ['--mode', 'level'], backends: backends() },
+  { name: 'epoll-edge-echo', extra: ['--mode', 'edge'], backends: backends().filter((b) => capabilities(b).edge) },
+  { name: 'echo-async', extra: [], backends: backends() },
+  { name: 'echo-batch', extra: [], backends: backends() },
 ];
 
 test.after(killAll);

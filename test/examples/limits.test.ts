@@ -4,18 +4,18 @@
 // with one line on stderr while the others keep being served.
 import { test } from 'uvu';
 import * as net from 'node:net';
-import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
+import { FD_SETSIZE, backends, capabilities, raiseFdLimit } from '@iomux/core';
 import { testBackends } from '../helpers.ts';
 import { assert, echoOnce, eventually, killAll, liveCount, startExample } from './harness.ts';
 
 test.after(killAll);
 
 const ECHO: [string, string[], string[]][] = [
-  ['echo-queue', [], ['select', 'poll', 'epoll']],
-  ['poll-flags', [], ['select', 'poll', 'epoll']],
-  ['epoll-edge-echo', ['--mode', 'level'], ['select', 'poll', 'epoll']],
-  ['epoll-edge-echo', ['--mode', 'edge'], ['epoll']],
-  ['echo-async', [], ['select', 'poll', 'epoll']],
+  ['echo-queue', [], backends()],
+  ['poll-flags', [], backends()],
+  ['epoll-edge-echo', ['--mode', 'level'], backends()],
+  ['epoll-edge-echo', ['--mode', 'edge'], backends().filter((b) => capabilities(b).edge)],
+  ['echo-async', [], backends()],
 ];
 
 /** Connects and resolves once connected. */

@@ -16,7 +16,8 @@ const USAGE = `usage: pnpm bench [options]
   (no option)       quick profile, under 2 minutes
   --full            the whole matrix (several minutes)
   --smoke           a few seconds, for CI: checks the harness, not the speed
-  --only LIST       dispatch, echo, wait and/or workers, comma-separated (default: all but workers)
+  --only LIST       dispatch, echo, wait, workers and/or peers, comma-separated (default: all but workers
+                    and peers; peers installs the npm epoll package into node_modules/.cache)
   --backend LIST    select, poll and/or epoll (default: all)
   --cpython         add CPython selectors everywhere (default: dispatch in quick and full, echo in full)
   --no-cpython      leave CPython out
@@ -61,7 +62,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(0);
   } else fail(`unknown option ${a}`);
 }
-for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers'].includes(o)) fail(`--only: unknown part ${o}`);
+for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers', 'peers'].includes(o)) fail(`--only: unknown part ${o}`);
 for (const b of opts.backends) if (!['select', 'poll', 'epoll'].includes(b)) fail(`--backend: unknown backend ${b}`);
 if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
 if (opts.reps !== null && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps: a positive integer');
@@ -354,7 +355,7 @@ async function runWait() {
     }
     const rec = JSON.parse(lastLine(r.stdout));
     results.wait.raw.push(rec);
-    const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait) };
+    const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait), fastWait: median(rec.fast.wait), fastTurnEach: median(rec.fast.turnEach), fastSelect0: median(rec.fast.select0) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;
     row.goal = backend === 'epoll' ? 2 : 3;
     results.wait.summary.push(row);
@@ -366,11 +367,16 @@ async function runWait() {
 let exitCode = 0;
 /** @type {Awaited<ReturnType<typeof import('./workers.mjs').runWorkers>> | null} */
 let workersPart = null;
+/** @type {Awaited<ReturnType<typeof import('./peers.mjs').runPeers>> | null} */
+let peersPart = null;
 try {
   if (opts.only.includes('dispatch')) await runDispatch();
   if (opts.only.includes('echo')) await runEcho();
   if (opts.only.includes('wait')) await runWait();
   if (opts.only.includes('workers')) workersPart = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, reps: opts.reps, progress, note });
+  if (opts.only.includes('peers')) {
+    peersPart = await (await import('./peers.mjs')).runPeers({ profile: opts.profile, reps: opts.reps, backends: opts.backends, progress, failure });
+  }
 } catch (err) {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;
@@ -382,7 +388,7 @@ meta.seconds = +((performance.now() - t0) / 1000).toFixed(1);
 const stamp = meta.date.replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 const jsonPath = resolve(opts.json ?? join(ROOT, 'bench-results', `bench-${stamp}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify(workersPart ? { ...results, workers: workersPart } : results, null, 1) + '\n');
+writeFileSync(jsonPath, JSON.stringify({ ...results, ...(workersPart ? { workers: workersPart } : {}), ...(peersPart ? { peers: peersPart } : {}) }, null, 1) + '\n');
 let svgPath = null;
 if (results.dispatch.summary.length) {
   svgPath = resolve(opts.svg ?? join(ROOT, 'bench-results', 'dispatch.svg'));
@@ -393,7 +399,7 @@ if (results.dispatch.summary.length) {
   );
 }
 
-process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? ''));
+process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? '') + (peersPart?.report ?? ''));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
 if (failures > 0) {

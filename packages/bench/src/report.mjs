@@ -90,6 +90,10 @@ export function waitReport(results, md = false) {
   if (S.length === 0) return '';
   let out = '\nwait() vs select(): ping-pong round trips per second with a worker-thread peer (slowdown = select rate / wait rate)\n';
   out += table(md, ['backend', 'select() rt/s', 'wait() rt/s', 'slowdown', 'goal'], S.map((r) => [r.backend, fk(r.selectRtPerS), fk(r.waitRtPerS), fx(r.slowdown), `≤ ${r.goal}x`]), ['l']);
+  if (S.every((r) => r.fastWait !== undefined)) {
+    out += '\n\nfairness: zero-delay ping-pong in one thread (ready at every call), round trips per second; wait() turns the loop every FAIR_BURST results\n';
+    out += table(md, ['backend', 'wait() (FAIR_BURST)', 'a loop turn per result', 'select(0), no turn', 'wait() / turn per result'], S.map((r) => [r.backend, fk(r.fastWait), fk(r.fastTurnEach), fk(r.fastSelect0), fx(r.fastWait / r.fastTurnEach)]), ['l']);
+  }
   return out + '\n';
 }
 

@@ -3,10 +3,18 @@
 // one-byte ping-pong over a socket pair. The far end is a worker thread doing
 // blocking read/write on its fd, so every round trip really waits: select()
 // blocks the main thread in the system call, wait() goes through the event
-// loop (epoll: libuv watches the epoll fd; select/poll: a helper thread).
+// loop (select/poll: a helper thread in the system call; epoll: io_uring runs
+// the epoll_wait, or a helper thread where it cannot).
+//
+// And what fairness costs (FAIR_BURST): a zero-delay ping-pong inside one
+// thread (send on one end, wait on the other, which is ready at call time)
+// with wait() as shipped (a loop turn every FAIR_BURST results), with a loop
+// turn forced after every result (setImmediate: a burst of 1), and with
+// select(0) (no loop turn at all: the ceiling).
 //
 //   node wait.mjs [--backend epoll] [--ms 500] [--reps 3]
-// Prints one JSON line per backend: {backend, select: [rt/s...], wait: [rt/s...]}.
+// Prints one JSON line per backend: {backend, select: [rt/s...], wait: [rt/s...],
+// fast: { wait: [...], turnEach: [...], select0: [...] }}.
 import { Worker } from 'node:worker_threads';
 import { backends, createSelector, Events, socketPair } from '@iomux/core';
 import { opt } from './flags.mjs';
@@ -35,8 +43,8 @@ async function measure(backend) {
   sel.register(a, Events.IN);
   const ping = Buffer.from('p');
   const rbuf = Buffer.alloc(16);
-  /** @type {{ backend: string, select: number[], wait: number[] }} */
-  const result = { backend, select: [], wait: [] };
+  /** @type {{ backend: string, select: number[], wait: number[], fast: { wait: number[], turnEach: number[], select0: number[] } }} */
+  const result = { backend, select: [], wait: [], fast: { wait: [], turnEach: [], select0: [] } };
   try {
     const roundTripsSync = (budgetMs) => {
       const end = performance.now() + budgetMs;
@@ -71,6 +79,7 @@ async function measure(backend) {
       n = await roundTripsAsync(ms);
       result.wait.push(Math.round(n / ((performance.now() - t) / 1000)));
     }
+    await measureFast(backend, result.fast);
   } finally {
     sel.close();
     a.close(); // the peer reads EOF and ends
@@ -84,6 +93,70 @@ async function measure(backend) {
     b.close();
   }
   return result;
+}
+
+/**
+ * The zero-delay ping-pong of one thread, three ways, alternated per repetition.
+ * @param {import('@iomux/core').BackendName} backend
+ * @param {{ wait: number[], turnEach: number[], select0: number[] }} into
+ */
+async function measureFast(backend, into) {
+  const [a, b] = socketPair();
+  a.setBlocking(false);
+  b.setBlocking(false);
+  const sel = createSelector(backend);
+  sel.register(b, Events.IN);
+  const ping = Buffer.from('p');
+  const rbuf = Buffer.alloc(16);
+  const turn = () => new Promise((r) => setImmediate(r));
+  /** @type {Record<string, (budgetMs: number) => Promise<number>>} */
+  const ways = {
+    wait: async (budgetMs) => {
+      const end = performance.now() + budgetMs;
+      let n = 0;
+      for (; performance.now() < end; n++) {
+        a.send(ping);
+        await sel.wait();
+        b.recvInto(rbuf);
+      }
+      return n;
+    },
+    turnEach: async (budgetMs) => {
+      const end = performance.now() + budgetMs;
+      let n = 0;
+      for (; performance.now() < end; n++) {
+        a.send(ping);
+        await sel.wait();
+        b.recvInto(rbuf);
+        await turn();
+      }
+      return n;
+    },
+    select0: async (budgetMs) => {
+      const end = performance.now() + budgetMs;
+      let n = 0;
+      for (; performance.now() < end; n++) {
+        a.send(ping);
+        sel.select(0);
+        b.recvInto(rbuf);
+      }
+      return n;
+    },
+  };
+  try {
+    for (const way of Object.values(ways)) await way(Math.min(100, ms / 2)); // warm-up
+    for (let r = 0; r < reps; r++) {
+      for (const [name, way] of Object.entries(ways)) {
+        const t = performance.now();
+        const n = await way(ms / 2);
+        into[/** @type {'wait' | 'turnEach' | 'select0'} */ (name)].push(Math.round(n / ((performance.now() - t) / 1000)));
+      }
+    }
+  } finally {
+    sel.close();
+    a.close();
+    b.close();
+  }
 }
 
 for (const backend of only ? [only] : backends()) {

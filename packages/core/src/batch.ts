@@ -1,4 +1,5 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
+import { fdOrGone } from './fileobj.ts';
 import type { NativeSelector } from './native.ts';
 import type { FileLike, SelectorKey } from './selector.ts';
 import { releasedSockets, Socket } from './socket.ts';
@@ -114,7 +115,7 @@ export class Batch<T = unknown> {
   // them again only if something could have changed the answer since the
   // last flush: a registration went away, a Socket let go of its number, or
   // a send was queued to an object that is not a plain Socket (whose
-  // fileno() may change without telling anyone).
+  // fileno() or fd may change without telling anyone).
   #recheck = false;
   #released = releasedSockets();
 
@@ -358,8 +359,8 @@ export class Batch<T = unknown> {
   // fileno(), a number >= 0) takes the short way; everything else, with its
   // argument errors, the selector's.
   #target(fileobj: FileLike): SelectorKey<T> | number {
-    if (typeof fileobj === 'object' && fileobj !== null && fileobj.fileno === socketFileno) {
-      const fd = fileobj.fileno();
+    if (typeof fileobj === 'object' && fileobj !== null && (fileobj as { fileno?: unknown }).fileno === socketFileno) {
+      const fd = (fileobj as Socket).fileno();
       if (fd >= 0) return this.#host.keys.get(fd) ?? fd;
     }
     return this.#host.target(fileobj);
@@ -432,14 +433,16 @@ export class Batch<T = unknown> {
   // at the flush.
   #stale(to: FileLike, fd: number): boolean {
     if (typeof to !== 'object') return false;
-    if (to.fileno !== socketFileno) this.#recheck = true;
-    return to.fileno() !== fd;
+    if ((to as { fileno?: unknown }).fileno === socketFileno) return (to as Socket).fileno() !== fd;
+    this.#recheck = true;
+    return fdOrGone(to) !== fd;
   }
 
   // The check of every queued send just before the flush (when #recheck or
   // a released Socket says it may have changed): a registered target must
-  // still be registered with the same object, and an object must still own
-  // its number; otherwise the number may now name another connection.
+  // still be registered with the same object, and an object (a Socket, a
+  // FileHandle) must still own its number; otherwise the number may now
+  // name another connection.
   #cancelStale(half: number, n: number): void {
     const words = this.#words;
     const keys = this.#host.keys;
@@ -450,7 +453,7 @@ export class Batch<T = unknown> {
       const fd = words[at]!;
       const fileobj = targets[4 * t + 2 * half] as FileLike;
       if (targets[4 * t + 2 * half + 1] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
-      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
+      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at] = -1;
     }
   }
 

@@ -1,6 +1,6 @@
 import { invalidValue } from './errors.ts';
 import { native } from './native.ts';
-import type { BackendName } from './selector.ts';
+import { BACKEND_NAMES, type BackendName } from './registry.ts';
 
 /**
  * What one backend can do, as its native implementation describes itself.
@@ -24,13 +24,33 @@ export interface BackendCapabilities {
   readonly reportsHup: boolean;
   /** An fd closed while registered is reported as `NVAL` (select, poll) rather than dropped silently (epoll). */
   readonly reportsClosedFd: boolean;
-  /** The backend has a kernel object libuv can watch, so `wait()` needs no thread (epoll). */
+  /**
+   * An fd closed while registered is not closed at all (io_uring: the armed poll request holds its file, so a
+   * socket stays connected and its peer sees no EOF) until `unregister()` or the selector's `close()`.
+   */
+  readonly keepsClosedFdOpen: boolean;
+  /**
+   * The backend has a pollable kernel object of its own, which `fileno()` returns (epoll's fd;
+   * io_uring: the eventfd its ring signals, since a DEFER_TASKRUN ring's own fd never wakes a poller).
+   */
   readonly pollableKernelFd: boolean;
+  /**
+   * `wait()` blocks on a dedicated thread in the mechanism's own call and is handed what that
+   * one call saw (select, poll and epoll). Nothing is asked of the kernel twice, so files that
+   * report a change only to the first poll (`/proc/self/mounts`) lose nothing. `false`: libuv
+   * watches the backend's kernel fd and the result is collected on the JS thread.
+   */
+  readonly waitOnThread: boolean;
   /**
    * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
    * the always-reported conditions (poll, epoll); select has no set for them and never reports it.
    */
   readonly watchesEmptyMask: boolean;
+  /**
+   * A regular file (or `/dev/null`) can be registered and is reported as always ready (select, poll,
+   * io_uring); epoll refuses it with `EPERM`.
+   */
+  readonly watchesRegularFiles: boolean;
   /**
    * The system call each operation's errors name; `null` where the operation
    * makes none (select and poll keep their interest sets in user space).
@@ -62,6 +82,6 @@ for (const [name, c] of Object.entries(native.capabilities) as [BackendName, Bac
  */
 export function capabilities(backend: BackendName): BackendCapabilities {
   const c = RECORDS.get(backend);
-  if (c === undefined) throw invalidValue('backend', "must be one of 'select', 'poll' or 'epoll'", backend);
+  if (c === undefined) throw invalidValue('backend', `must be one of ${BACKEND_NAMES.map((n) => `'${n}'`).join(', ')}`, backend);
   return c;
 }

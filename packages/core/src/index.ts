@@ -18,6 +18,8 @@ export {
   BaseSelector,
   DefaultSelector,
   EpollSelector,
+  FAIR_BURST,
+  IoUringSelector,
   PollSelector,
   SelectSelector,
   backends,
@@ -35,5 +37,6 @@ export { ReadyList } from './ready-list.ts';
 export { Batch, BatchResult, type BatchOptions } from './batch.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
-export { pipe, raiseFdLimit } from './os.ts';
+export { getBlocking, pipe, raiseFdLimit, setBlocking, type PipeOptions } from './os.ts';
 export { Waker } from './waker.ts';
+export { Watcher, type WatchCallback, type WatcherOptions } from './watcher.ts';

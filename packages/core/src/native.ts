@@ -4,14 +4,18 @@
  * @internal
  * @module
  */
-import { createRequire } from 'node:module';
+import addon from '@iomux/native';
+import type { BackendName } from './registry.ts';
 
-/** What a native wait reports: an errno (0: fine) and whether its deadline passed. */
-export type WaitCallback = (errno: number, timedOut: boolean) => void;
+/**
+ * What a native wait reports: an errno (0: fine), whether its deadline passed, and how many
+ * (fd, events) pairs it wrote to the result buffer (-1: none; collect them with `select(0)`).
+ */
+export type WaitCallback = (errno: number, timedOut: boolean, count: number) => void;
 
 /** One backend's capability record, as the addon describes it. */
 export interface NativeCapabilities {
-  backend: 'select' | 'poll' | 'epoll';
+  backend: BackendName;
   maxFd: number;
   edge: boolean;
   exclusive: boolean;
@@ -19,8 +23,11 @@ export interface NativeCapabilities {
   rdhupNeedsIn: boolean;
   reportsHup: boolean;
   reportsClosedFd: boolean;
+  keepsClosedFdOpen: boolean;
   pollableKernelFd: boolean;
+  waitOnThread: boolean;
   watchesEmptyMask: boolean;
+  watchesRegularFiles: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };
 }
 
@@ -34,7 +41,7 @@ export interface NativeSelector {
   setBuffer(buffer: Int32Array): void;
   /**
    * Starts a wait until `timeoutMs` from now (< 0: forever): calls
-   * `callback(errno, timedOut)` once, on the JS thread, when something may be
+   * `callback(errno, timedOut, count)` once, on the JS thread, when something is
    * ready, the deadline passed, or the wait failed.
    */
   arm(callback: WaitCallback, timeoutMs: number): void;
@@ -58,7 +65,6 @@ export type NativeAddress = { host: string; port: number } | { path: string };
 export interface NativeSocketApi {
   socket(family: number, type: number): number;
   socketPair(type?: number): [number, number];
-  setBlocking(fd: number, blocking: boolean): void;
   setIntOption(fd: number, level: number, name: number, value: number): void;
   getIntOption(fd: number, level: number, name: number): number;
   setLinger(fd: number, seconds: number): void;
@@ -83,12 +89,19 @@ export interface NativeSocketApi {
 
 export interface NativeAddon {
   NativeSelector: new (backend: string) => NativeSelector;
-  capabilities: Record<'select' | 'poll' | 'epoll', NativeCapabilities>;
+  capabilities: Record<BackendName, NativeCapabilities>;
+  /** The backend registry, in order: each name, and why it cannot run here (null: it can). */
+  backends: { name: BackendName; available: boolean; reason: string | null }[];
   setErrorFactory(
     factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
   ): void;
   raiseFdLimit(want?: number): number;
-  pipe(): [number, number];
+  /** pipe2(O_CLOEXEC), with O_NONBLOCK on both ends if `nonBlocking`. */
+  pipe(nonBlocking?: boolean): [number, number];
+  /** Sets or clears O_NONBLOCK (fcntl F_GETFL/F_SETFL). */
+  setBlocking(fd: number, blocking: boolean): void;
+  /** Whether O_NONBLOCK is clear. */
+  getBlocking(fd: number): boolean;
   closeFd(fd: number): void;
   /** Wakes the selector whose waker has this id; false if it is closed. */
   wake(id: bigint): boolean;
@@ -107,7 +120,8 @@ export interface NativeAddon {
   socket: NativeSocketApi;
 }
 
-const require = createRequire(import.meta.url);
-
-/** The loaded addon. */
-export const native = require('@iomux/native') as NativeAddon;
+/**
+ * The loaded addon. A default import of the CommonJS package, so the same
+ * source compiles to the ESM build (dist/) and the CommonJS one (dist/cjs/).
+ */
+export const native = addon as NativeAddon;

@@ -2,22 +2,17 @@ import { abortError, codedError, invalidType, invalidValue, SystemError } from '
 import { capabilities, type BackendCapabilities } from './capabilities.ts';
 import { Events, KNOWN_BITS, formatEvents } from './events.ts';
 import { native, type NativeSelector } from './native.ts';
+import { BACKEND_NAMES, availableBackends, unavailableReason, type BackendName } from './registry.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
+import { fdOrGone, type FileLike } from './fileobj.ts';
 
-/** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
-export type FileLike =
-  | number
-  | {
-      /** The object's file descriptor (-1 once closed, for a {@link Socket}). */
-      fileno(): number;
-    };
+export type { FileLike } from './fileobj.ts';
 
-/** The readiness mechanisms iomux implements. */
-export type BackendName = 'select' | 'poll' | 'epoll';
+export type { BackendName } from './registry.ts';
 
 /**
  * What `register()` returns and `select()` reports: the registered object,
@@ -148,6 +143,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #keysChanging: ((removing: boolean) => void) | null = null; // the batch's hook
   #waker: Waker | null = null;
   #woken = false; // the last collected batch held the waker's pair
+  #burst = 0; // wait() results delivered without a turn of the event loop
+  readonly #loopTurned = (): void => {
+    this.#burst = 0;
+  };
 
   protected constructor(backend: BackendName) {
     this.backend = backend;
@@ -172,15 +171,17 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Starts watching `fileobj`.
-   * @param fileobj - an fd or an object with `fileno()`
+   * @param fileobj - an fd, an object with `fileno()`, or one with a numeric `fd`
+   *   (`FileHandle`, `process.stdin`): a {@link FileLike}
    * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`/`EXCLUSIVE`;
    *   none at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
    * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE or
    *   EXCLUSIVE on select/poll; RDHUP without IN on select), `ERR_INVALID_ARG_VALUE` (EXCLUSIVE
    *   with ONESHOT, PRI or RDHUP, which the kernel refuses), other argument errors, or a
-   *   {@link SystemError} (`EBADF` for a closed fd, `EPERM` for a regular file on epoll). A
-   *   failed register leaves no key behind.
+   *   {@link SystemError} (`EBADF` for a closed fd; `EPERM` on epoll for a regular file or
+   *   `/dev/null`, whose message names the cause and the fix). A failed register leaves no
+   *   key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
@@ -216,7 +217,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Stops watching `fileobj` and returns its key. Works after the fd was
-   * closed (a closed {@link Socket} is found by identity).
+   * closed (a closed {@link Socket}, `FileHandle` or stream is found by identity).
    * @throws `ERR_NOT_REGISTERED`
    */
   unregister(fileobj: FileLike): SelectorKey<T> {
@@ -316,11 +317,18 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   }
 
   /**
-   * Like {@link select} but never blocks the event loop: epoll hands its own
-   * fd to libuv; select and poll wait on a dedicated thread. Registrations
-   * changed while it is pending take effect in it; `close()` resolves it with
-   * `[]`; an aborted `signal` rejects it with an `AbortError`. Only one wait
-   * may be pending per selector (`ERR_WAIT_PENDING`).
+   * Like {@link select} but never blocks the event loop: a dedicated thread
+   * blocks in the mechanism's own call and hands over what it saw, so nothing
+   * is asked of the kernel twice and no event is lost. Registrations changed
+   * while it is pending take effect in it; `close()` resolves it with `[]`;
+   * an aborted `signal` rejects it with an `AbortError` (what its thread had
+   * already harvested is delivered by the next `wait()`). Only one wait may
+   * be pending per selector (`ERR_WAIT_PENDING`).
+   *
+   * Fair: fds ready at call time resolve the promise at once, but at most
+   * {@link FAIR_BURST} (64) times between two turns of the event loop; then
+   * the wait goes through the loop like any I/O, so timers, immediates and
+   * signal handlers run even while an fd is never drained.
    */
   wait(options?: WaitOptions): Promise<Ready<T>[]> {
     let timeout: number;
@@ -337,11 +345,23 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
       this.#checkOpen();
       if (this.#pending) throw codedError(Error, 'ERR_WAIT_PENDING', 'A wait() is already pending on this selector');
       if (signal?.aborted) throw abortError(signal);
-      const ready = this.select(0);
-      if (ready.length > 0 || timeout === 0 || this.#woken) return Promise.resolve(ready);
+      // Fds ready at call time resolve at once (a microtask), but only
+      // FAIR_BURST times between two turns of the event loop; then the wait
+      // waits for the loop's next check phase (after every immediate queued
+      // so far, and after timers and I/O if the loop is past them), so
+      // timers, immediates and signal handlers keep their turn under a
+      // never-drained fd.
+      if (this.#burst < FAIR_BURST) {
+        const ready = this.select(0);
+        if (ready.length > 0 || timeout === 0 || this.#woken) {
+          if (this.#burst++ === 0) setImmediate(this.#loopTurned).unref();
+          return Promise.resolve(ready);
+        }
+      }
     } catch (err) {
       return Promise.reject(err);
     }
+    const yieldFirst = this.#burst >= FAIR_BURST;
     return new Promise<Ready<T>[]>((resolve, reject) => {
       const pending: PendingWait<T> = { resolve, reject, signal, onAbort: undefined };
       this.#pending = pending;
@@ -349,13 +369,38 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         pending.onAbort = () => this.#finish(pending, abortError(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      // The deadline lives in the addon, next to the wait itself.
-      try {
-        this.#native.arm(this.#onReady, timeout);
-      } catch (err) {
-        this.#finish(pending, err);
-      }
+      if (yieldFirst) setImmediate(() => this.#afterTurn(pending, timeout));
+      else this.#arm(pending, timeout);
     });
+  }
+
+  // The loop has turned since a burst used up its FAIR_BURST results: what
+  // is ready now resolves the wait, else it waits natively.
+  #afterTurn(pending: PendingWait<T>, timeout: number): void {
+    if (this.#pending !== pending) return; // closed or aborted meanwhile
+    this.#burst = 0;
+    let ready: Ready<T>[];
+    try {
+      ready = this.select(0);
+    } catch (err) {
+      this.#finish(pending, err);
+      return;
+    }
+    if (ready.length > 0 || timeout === 0 || this.#woken) {
+      this.#burst = 1;
+      this.#finish(pending, null, ready);
+    } else {
+      this.#arm(pending, timeout);
+    }
+  }
+
+  #arm(pending: PendingWait<T>, timeout: number): void {
+    // The deadline lives in the addon, next to the wait itself.
+    try {
+      this.#native.arm(this.#onReady, timeout);
+    } catch (err) {
+      this.#finish(pending, err);
+    }
   }
 
   /**
@@ -427,16 +472,21 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   // -- internals ---------------------------------------------------------
 
-  readonly #onReady = (errno: number, timedOut: boolean): void => {
+  readonly #onReady = (errno: number, timedOut: boolean, count: number): void => {
     const pending = this.#pending;
     if (!pending) return; // a late notification after the wait settled
+    // Called from the event loop, which has turned since the last burst;
+    // this result opens the next one.
+    this.#burst = 1;
     if (errno !== 0) {
       this.#finish(pending, new SystemError(-errno, this.capabilities.syscalls.wait));
       return;
     }
     let ready: Ready<T>[];
     try {
-      ready = this.select(0);
+      // The wait thread hands over what its one kernel call saw; asking the
+      // kernel again here would lose a report-once file's event.
+      ready = count >= 0 ? this.#collect(count) : this.select(0);
     } catch (err) {
       this.#finish(pending, err);
       return;
@@ -444,8 +494,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     if (ready.length > 0 || timedOut || this.#woken) {
       this.#finish(pending, null, ready);
     } else {
-      // Spurious: the fd was drained, disarmed (ONESHOT) or unregistered
-      // meanwhile. Keep waiting, towards the same deadline.
+      // Nothing left to report: every fd seen was unregistered (or, when
+      // collected here, drained or disarmed) meanwhile. Keep waiting,
+      // towards the same deadline.
       try {
         this.#native.rearm(this.#onReady);
       } catch (err) {
@@ -508,21 +559,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #fdOf(fileobj: unknown, lookup: true): number | SelectorKey<T>;
   #fdOf(fileobj: unknown, lookup: false): number;
   #fdOf(fileobj: unknown, lookup: boolean): number | SelectorKey<T> {
-    let fd: unknown = fileobj;
-    if (typeof fileobj === 'object' && fileobj !== null && typeof (fileobj as { fileno?: unknown }).fileno === 'function') {
-      fd = (fileobj as { fileno(): unknown }).fileno();
-      if (typeof fd === 'number' && fd < 0 && lookup) {
-        // A closed Socket answers -1: find it by identity among the keys.
-        for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
-      }
-    } else if (typeof fileobj !== 'number') {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fileobj);
-    }
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fd);
-    }
-    if (fd < 0 || fd > 0x7fffffff) throw invalidValue('fileobj', 'must be a file descriptor >= 0', fd);
-    return fd;
+    const fd = fdOrGone(fileobj);
+    if (typeof fd === 'number') return fd;
+    // An object whose fd is gone (a closed Socket or FileHandle answers -1, a
+    // closed ReadStream null): find it by identity among the keys.
+    if (lookup) for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
+    throw fd;
   }
 
   #keyOf(fileobj: FileLike): SelectorKey<T> {
@@ -549,6 +591,12 @@ function checkExclusive(caps: BackendCapabilities, mask: number, events: number)
 
 // The fd the addon reports for the waker's eventfd (never a real fd).
 const WAKER_FD = -1;
+
+/**
+ * The most `wait()` results delivered between two turns of the event loop
+ * while fds are ready at call time (README: "wait() and the event loop").
+ */
+export const FAIR_BURST = 64;
 
 /**
  * Milliseconds as the addon takes them: -1 forever, 0 no wait, else ms. Only
@@ -596,33 +644,56 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   }
 }
 
+/**
+ * `io_uring(7)` used for readiness: one poll request per registered fd in a
+ * ring of the selector's own. `register()` and `modify()` make no system
+ * call (their requests go in with the next wait); level-triggered fds are
+ * re-armed after each report; `EDGE`, `ONESHOT` and `EXCLUSIVE` as on epoll.
+ * An fd closed while registered stays open until `unregister()` or
+ * `close()` (`capabilities('io_uring').keepsClosedFdOpen`). `wait()` hands an
+ * eventfd the ring signals to libuv and needs no thread. Available only
+ * where the kernel allows io_uring (see {@link backends}); otherwise the
+ * constructor throws `ERR_UNSUPPORTED` naming the reason.
+ */
+export class IoUringSelector<T = unknown> extends BaseSelector<T> {
+  constructor() {
+    super('io_uring');
+  }
+}
+
 /** The best selector on this platform: {@link EpollSelector} on Linux. */
 export const DefaultSelector: typeof EpollSelector = EpollSelector;
 /** The type of {@link DefaultSelector} instances. */
 export type DefaultSelector<T = unknown> = EpollSelector<T>;
 
-const CLASSES = { select: SelectSelector, poll: PollSelector, epoll: EpollSelector } as const;
+const CLASSES: Record<BackendName, new <T>() => BaseSelector<T>> = {
+  select: SelectSelector,
+  poll: PollSelector,
+  epoll: EpollSelector,
+  io_uring: IoUringSelector,
+};
 
-/** The backends this platform supports, best last (`['select', 'poll', 'epoll']` on Linux). */
+/**
+ * The backends this machine can run, in a fixed order (`['select', 'poll', 'epoll', 'io_uring']` on a
+ * Linux whose kernel allows io_uring; without `'io_uring'` where a kernel too old, the sysctl
+ * `kernel.io_uring_disabled` or a seccomp filter refuses it: {@link createSelector} names the reason).
+ */
 export function backends(): BackendName[] {
-  return process.platform === 'linux' ? ['select', 'poll', 'epoll'] : [];
+  return availableBackends();
 }
 
 /**
- * A selector for `backend` (default: the best available).
+ * A selector for `backend` (default: the best available, epoll on Linux; never io_uring).
  * @throws `ERR_INVALID_ARG_VALUE` for an unknown name, `ERR_UNSUPPORTED` for one
- *   this platform lacks
+ *   this machine cannot run (the message says why)
  */
 export function createSelector<T = unknown>(backend: BackendName | 'default' = 'default'): Selector<T> & BaseSelector<T> {
   if (backend === 'default') return new DefaultSelector<T>();
   if (typeof backend !== 'string') throw invalidType('backend', 'of type string', backend);
   if (!Object.hasOwn(CLASSES, backend)) {
-    throw invalidValue('backend', "must be one of 'select', 'poll', 'epoll' or 'default'", backend);
+    throw invalidValue('backend', `must be one of ${BACKEND_NAMES.map((n) => `'${n}'`).join(', ')} or 'default'`, backend);
   }
-  if (!backends().includes(backend)) {
-    throw codedError(Error, 'ERR_UNSUPPORTED', `The ${backend} backend is not available on ${process.platform}`);
-  }
+  const reason = unavailableReason(backend);
+  if (reason !== null) throw codedError(Error, 'ERR_UNSUPPORTED', `The ${backend} backend is not available: ${reason}`);
   return new CLASSES[backend]<T>();
 }
-
-

@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <unordered_set>
 
 namespace iomux::detail {
@@ -56,6 +57,19 @@ enum class ErrorKind { kError, kTypeError, kRangeError };
 }
 
 int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// Runs a system call until it is not interrupted by a signal (the one EINTR
+// loop for calls without a deadline; mio's syscall! plays the same part).
+// Returns its result, with errno set when that is negative. Never for
+// close(2), which must not be retried on Linux.
+template <typename F>
+auto Retry(F call) {
+  decltype(call()) r;
+  do {
+    r = call();
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
 
 // [fds[0], fds[1]] as a JS array (pipe2, socketpair).
 Napi::Array FdPair(Napi::Env env, const int fds[2]);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace iomux::detail {
 
@@ -41,15 +42,20 @@ inline uint32_t FilterReady(uint32_t revents, uint32_t interest) {
 // record per backend; TypeScript reads it once (native `capabilities`).
 struct Capabilities {
   const char* name;
-  int max_fd;               // the highest fd Add() accepts
-  bool edge;                // kEdge
-  bool exclusive;           // kExclusive
-  bool native_oneshot;      // kOneshot done by the kernel, not emulated
-  bool rdhup_needs_in;      // RDHUP can only be watched together with IN
-  bool reports_hup;         // HUP/ERR are told apart from readiness
-  bool reports_closed_fd;   // an fd closed while registered comes back as NVAL
-  bool pollable_kernel_fd;  // KernelFd() can be handed to libuv: wait() needs no thread
-  bool watches_empty_mask;  // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  int max_fd;                  // the highest fd Add() accepts
+  bool edge;                   // kEdge
+  bool exclusive;              // kExclusive
+  bool native_oneshot;         // kOneshot done by the kernel, not emulated
+  bool rdhup_needs_in;         // RDHUP can only be watched together with IN
+  bool reports_hup;            // HUP/ERR are told apart from readiness
+  bool reports_closed_fd;      // an fd closed while registered comes back as NVAL
+  bool keeps_closed_fd_open;   // an fd closed while registered stays open (its file is held) until
+                               // unregister() or close()
+  bool pollable_kernel_fd;     // KernelFd() is a pollable kernel object of the backend's own
+  bool wait_on_thread;         // wait() blocks on a thread in WaitAside(), which hands its harvest
+                               // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
+  bool watches_empty_mask;     // an fd with no interest bit is still watched for ERR/HUP/NVAL
+  bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
   // operation makes none (select and poll keep their sets in user space).
   const char* wait_syscall;
@@ -60,7 +66,11 @@ struct Capabilities {
 
 extern const Capabilities kSelectCaps;
 extern const Capabilities kPollCaps;
-extern const Capabilities kEpollCaps;
+extern const Capabilities kEpollCaps;        // wait() through io_uring's epoll_wait
+extern const Capabilities kEpollThreadCaps;  // wait() on a thread, where io_uring cannot
+// The epoll record this process uses (io_uring probed once).
+const Capabilities& EpollCaps();
+extern const Capabilities kIoUringCaps;
 
 // A wait deadline on CLOCK_MONOTONIC, made once per wait from the caller's
 // milliseconds. Kernel waits are not restarted after a signal handler runs
@@ -95,7 +105,7 @@ class Deadline {
 // The deadline as poll(2) and epoll_wait(2) take it: -1 = forever.
 int ToKernelMs(const Deadline& d);
 
-// What a blocking wait on another thread ended with.
+// How a wait on another thread (WaitAside) ended.
 enum class BlockResult { kReady, kWoken, kTimedOut };
 
 class Backend {
@@ -118,16 +128,38 @@ class Backend {
   // The kernel object's fd (the epoll fd), or -1 when there is none.
   virtual int KernelFd() const { return -1; }
 
-  // For a wait on another thread (when !Caps().pollable_kernel_fd): block
-  // until a registered fd may be ready, until wake_fd is readable, or until
-  // the deadline. Sets *err (an errno) and returns kReady on failure. Works
-  // on a snapshot of the interest set taken under mu_, so the JS thread may
-  // change registrations meanwhile (and then writes to wake_fd).
-  virtual BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) {
+  // How wait() is to watch this backend, asked once, when its first wait
+  // starts: an fd for libuv to watch, whose readiness means "harvest with a
+  // zero-timeout Wait()" (and whose polling consumes nothing), or -1 for a
+  // thread in WaitAside(). Caps().wait_on_thread agrees with it afterwards.
+  virtual int WaitFd() { return -1; }
+  // Called before the loop sleeps on WaitFd(): submit what the wait needs
+  // (room for `capacity` pairs). Returns 0 or an errno.
+  virtual int Flush(int capacity) {
+    (void)capacity;
+    return 0;
+  }
+  // The wait that Flush() prepared has ended (its result, if any, is
+  // collected by the next Wait()).
+  virtual void Idle() {}
+
+  // wait()'s thread (Caps().wait_on_thread): blocks in the mechanism's own
+  // call until a registered fd is ready, `wake_fd` is readable, or the
+  // deadline passes, and harvests what that one call saw into `out` as
+  // (fd, events) pairs, exactly as Wait() would report them (ONESHOT
+  // disarmed, the waker drained and reported). What the kernel said is
+  // handed on, never asked again: some files (/proc/self/mounts) report a
+  // change to the first poll only. The JS thread may change registrations
+  // meanwhile (it then writes to wake_fd); the harvest reads the live
+  // interest set under mu_, so an fd unregistered meanwhile is dropped.
+  // Sets *how; returns the number of pairs, or -errno. wake_fd is left for
+  // the caller to drain.
+  virtual int WaitAside(int wake_fd, const Deadline& deadline, std::vector<int32_t>* out, BlockResult* how) {
     (void)wake_fd;
     (void)deadline;
-    *err = ENOSYS;
-    return BlockResult::kReady;
+    (void)out;
+    *how = BlockResult::kReady;
+    return -ENOSYS;
   }
 
   // The cross-thread waker's eventfd (waker.h), or -1 to forget it. Wait()
@@ -156,6 +188,25 @@ void DrainWaker(int fd);
 std::unique_ptr<Backend> MakeSelectBackend(int* err);
 std::unique_ptr<Backend> MakePollBackend(int* err);
 std::unique_ptr<Backend> MakeEpollBackend(int* err);
+std::unique_ptr<Backend> MakeIoUringBackend(int* err);
+// Why io_uring cannot be used here (the kernel, the sysctl, a seccomp
+// filter, a missing feature), or nullptr when it can. Probed once.
+const char* IoUringUnavailable();
+
+// The backend registry: the one list of backends, in the order backends()
+// reports them. The native factory, the capability records and the
+// availability that TypeScript sees (and, through it, backends(),
+// createSelector(), the tests' backend lists) are all read from here.
+struct BackendEntry {
+  const Capabilities& (*caps)();               // caps().name is the backend's name
+  std::unique_ptr<Backend> (*make)(int* err);  // the factory
+  const char* make_syscall;                    // what a failed make() names
+  const char* (*unavailable)();                // nullptr: always available; else the probe
+};
+extern const BackendEntry kBackends[];
+extern const int kBackendCount;
+// The entry named `name`, or nullptr.
+const BackendEntry* FindBackend(const char* name);
 
 // True when fd refers to an open file description.
 bool FdIsOpen(int fd);

@@ -7,20 +7,23 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstring>
 
 #include "backend.h"
 
 namespace iomux::detail {
 
-// The three records read as a table, one line per group of fields: kept as
+// The records read as a table, one line per group of fields: kept as
 // written, where clang-format would put each field on a line of its own.
 // clang-format off
 const Capabilities kSelectCaps = {
     "select", FD_SETSIZE - 1,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
-    /*reports_hup=*/false, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
+    /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/false,
+    /*wait_on_thread=*/true,
     // An fd with no interest bit is in none of the three sets.
-    /*watches_empty_mask=*/false,
+    /*watches_empty_mask=*/false, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
     "select", "fcntl", nullptr, nullptr,
 };
@@ -28,19 +31,73 @@ const Capabilities kSelectCaps = {
 const Capabilities kPollCaps = {
     "poll", INT_MAX,
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
-    /*reports_hup=*/true, /*reports_closed_fd=*/true, /*pollable_kernel_fd=*/false,
-    /*watches_empty_mask=*/true,
+    /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/false,
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
 const Capabilities kEpollCaps = {
     "epoll", INT_MAX,
     /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
-    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*pollable_kernel_fd=*/true,
-    /*watches_empty_mask=*/true,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/true,
+    // io_uring runs the epoll_wait (IORING_OP_EPOLL_WAIT) while libuv
+    // watches an eventfd: no thread (epoll_ring.h).
+    /*wait_on_thread=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
+
+const Capabilities kEpollThreadCaps = {
+    "epoll", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/false,
+    /*pollable_kernel_fd=*/true,
+    // Where io_uring cannot run it: a thread blocks in epoll_wait. (libuv
+    // polling the epoll fd would poll every ready item once more, and a
+    // report-once file, /proc/self/mounts, would lose its event there.)
+    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
+    "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
+};
+
+const Capabilities kIoUringCaps = {
+    "io_uring", INT_MAX,
+    /*edge=*/true, /*exclusive=*/true, /*native_oneshot=*/true, /*rdhup_needs_in=*/false,
+    // A poll request holds its file: close() of a registered fd does not
+    // close it, so it is neither reported nor forgotten, until unregister().
+    /*reports_hup=*/true, /*reports_closed_fd=*/false, /*keeps_closed_fd_open=*/true,
+    // KernelFd() is an eventfd registered with the ring, not the ring's fd.
+    // libuv polling it consumes nothing: the completions stay in the ring
+    // until the JS thread's Wait() reads them, so wait() needs no thread.
+    /*pollable_kernel_fd=*/true, /*wait_on_thread=*/false,
+    // A regular file's poll request completes at once, as poll(2) reports it.
+    /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
+    // Add() checks the fd with getsockopt(SO_TYPE) and queues its request;
+    // the request, a change or a removal goes in with an io_uring_enter.
+    "io_uring_enter", "getsockopt", "io_uring_enter", "io_uring_enter",
+};
 // clang-format on
+
+namespace {
+const Capabilities& SelectCaps() { return kSelectCaps; }
+const Capabilities& PollCaps() { return kPollCaps; }
+const Capabilities& IoUringCaps() { return kIoUringCaps; }
+}  // namespace
+
+const BackendEntry kBackends[] = {
+    {SelectCaps, MakeSelectBackend, "select", nullptr},
+    {PollCaps, MakePollBackend, "poll", nullptr},
+    {EpollCaps, MakeEpollBackend, "epoll_create1", nullptr},
+    {IoUringCaps, MakeIoUringBackend, "io_uring_setup", IoUringUnavailable},
+};
+const int kBackendCount = static_cast<int>(sizeof kBackends / sizeof kBackends[0]);
+
+const BackendEntry* FindBackend(const char* name) {
+  for (const BackendEntry& b : kBackends) {
+    if (std::strcmp(b.caps().name, name) == 0) return &b;
+  }
+  return nullptr;
+}
 
 namespace {
 int64_t NowNs() {

@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <unordered_map>
 #include <vector>
 
@@ -104,25 +105,56 @@ class PollBackend final : public Backend {
     return n;
   }
 
-  BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) override {
+  int WaitAside(int wake_fd, const Deadline& deadline, std::vector<int32_t>* out, BlockResult* how) override {
+    size_t waker_at = SIZE_MAX;
     {
       std::lock_guard<std::mutex> lock(mu_);
       snapshot_.assign(fds_.begin(), fds_.end());
-      if (waker_fd_ >= 0) snapshot_.push_back(pollfd{waker_fd_, POLLIN, 0});
+      if (waker_fd_ >= 0) {
+        waker_at = snapshot_.size();
+        snapshot_.push_back(pollfd{waker_fd_, POLLIN, 0});
+      }
     }
     snapshot_.push_back(pollfd{wake_fd, POLLIN, 0});
     int r;
     for (;;) {
       r = poll(snapshot_.data(), snapshot_.size(), ToKernelMs(deadline));
       if (r > 0) break;
-      if (r == 0 && (deadline.forever() || deadline.Expired())) return BlockResult::kTimedOut;
+      if (r == 0 && (deadline.forever() || deadline.Expired())) {
+        *how = BlockResult::kTimedOut;
+        return 0;
+      }
       if (r < 0 && errno != EINTR) {
-        *err = errno;
-        return BlockResult::kReady;
+        *how = BlockResult::kReady;
+        return -errno;
       }
     }
-    // Ready unless the waker is the only fd with news.
-    return (snapshot_.back().revents != 0 && r == 1) ? BlockResult::kWoken : BlockResult::kReady;
+    out->clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (waker_at != SIZE_MAX && snapshot_[waker_at].revents != 0 && snapshot_[waker_at].fd == waker_fd_) {
+      DrainWaker(snapshot_[waker_at].fd);
+      out->push_back(kWakerFd);
+      out->push_back(static_cast<int32_t>(kIn));
+    }
+    size_t n = waker_at != SIZE_MAX ? waker_at : snapshot_.size() - 1;
+    for (size_t j = 0; j < n; j++) {
+      const pollfd& seen = snapshot_[j];
+      if (seen.revents == 0) continue;
+      // The live entry: the fd may have been unregistered, disarmed or
+      // modified since the snapshot was taken.
+      auto it = index_.find(seen.fd);
+      if (it == index_.end()) continue;
+      pollfd& p = fds_[it->second];
+      if (p.fd < 0) continue;
+      uint32_t interest = interest_[it->second];
+      uint32_t ready = FilterReady(static_cast<uint16_t>(seen.revents), interest);
+      if (ready == 0) continue;
+      out->push_back(p.fd);
+      out->push_back(static_cast<int32_t>(ready));
+      if (interest & kOneshot) p.fd = -1 - p.fd;  // disarm until Modify()
+    }
+    *how = out->empty() && snapshot_.back().revents != 0 ? BlockResult::kWoken : BlockResult::kReady;
+    return static_cast<int>(out->size() / 2);
   }
 
  private:
@@ -131,7 +163,7 @@ class PollBackend final : public Backend {
   std::vector<pollfd> fds_;
   std::vector<uint32_t> interest_;  // parallel to fds_, modifiers included
   std::unordered_map<int, size_t> index_;
-  std::vector<pollfd> snapshot_;  // the waiter thread's private copy
+  std::vector<pollfd> snapshot_;  // the wait thread's private copy
 };
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "backend.h"
 
@@ -115,47 +117,112 @@ class SelectBackend final : public Backend {
 
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     std::lock_guard<std::mutex> lock(mu_);
-    int n = 0;
-    // Closed fds are reported as NVAL (as poll does) instead of failing the
-    // whole call: select(2) says only "EBADF" and not which fd it was.
-    bool excluded_closed = false;
     Sets armed = master_;
     // The waker's eventfd is kept at or below Caps().max_fd (< FD_SETSIZE).
     if (waker_fd_ >= 0) FD_SET(waker_fd_, &armed.read);
     int nfds = (maxfd_ > waker_fd_ ? maxfd_ : waker_fd_) + 1;
+    int n = 0;
+    int r = Block(armed, nfds, deadline, &scratch_, out, cap, &n);
+    if (r <= 0) return r < 0 ? r : n;
+    return Harvest(scratch_, nfds, out, cap, n);
+  }
+
+  int WaitAside(int wake_fd, const Deadline& deadline, std::vector<int32_t>* out, BlockResult* how) override {
+    *how = BlockResult::kReady;
+    if (wake_fd >= FD_SETSIZE) return -EINVAL;
+    Sets armed;
+    int nfds;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      armed = master_;
+      if (waker_fd_ >= 0) FD_SET(waker_fd_, &armed.read);
+      nfds = (maxfd_ > waker_fd_ ? maxfd_ : waker_fd_) + 1;
+    }
+    FD_SET(wake_fd, &armed.read);
+    int all = nfds > wake_fd ? nfds : wake_fd + 1;
+    // Room for every fd the sets can hold, plus the waker.
+    out->resize(2 * static_cast<size_t>(all + 1));
+    int n = 0;
+    // No lock around the blocking call: BlockAside() takes it only to find
+    // closed fds after EBADF.
+    int r = BlockAside(armed, all, deadline, out->data(), static_cast<int>(out->size() / 2), &n);
+    if (r < 0) {
+      out->clear();
+      return r;
+    }
+    if (r == 0 && n == 0) {
+      out->clear();
+      *how = BlockResult::kTimedOut;
+      return 0;
+    }
+    bool woken = FD_ISSET(wake_fd, &block_.read);
+    FD_CLR(wake_fd, &block_.read);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r > 0) n = Harvest(block_, nfds, out->data(), static_cast<int>(out->size() / 2), n);
+    out->resize(2 * static_cast<size_t>(n));
+    if (n == 0 && woken) *how = BlockResult::kWoken;
+    return n;
+  }
+
+ private:
+  // One select(2) over `armed`, into `seen`, retrying EINTR with the time
+  // left. Closed fds are reported as NVAL (as poll does) instead of failing
+  // the whole call: select(2) says only "EBADF" and not which fd it was; they
+  // are written to out[*n...] and the call is repeated, without blocking,
+  // over the rest. Returns select's count (0: nothing more), or -errno. The
+  // caller holds mu_ (Wait) or not (BlockAside, which takes it for the scan).
+  template <typename Lock>
+  int BlockWith(Sets armed, int nfds, const Deadline& deadline, Sets* seen, int32_t* out, int cap, int* n, Lock lock) {
+    bool excluded_closed = false;
     for (;;) {
-      scratch_ = armed;
+      *seen = armed;
       timeval tv{0, 0};  // once closed fds were found, there are results already: don't block
       timeval* wait = excluded_closed ? &tv : ToTimeval(deadline, &tv);
-      int r = select(nfds, &scratch_.read, &scratch_.write, &scratch_.except, wait);
-      if (r > 0) break;
+      int r = select(nfds, &seen->read, &seen->write, &seen->except, wait);
+      if (r > 0) return r;
       if (r == 0) {
-        if (excluded_closed || deadline.Expired()) return n;
+        if (excluded_closed || deadline.Expired()) return 0;
         continue;  // woke before our clock says the time is up
       }
       if (errno == EINTR) continue;
       if (errno != EBADF || excluded_closed) return -errno;
-      for (int fd = 0; fd <= maxfd_; fd++) {
+      [[maybe_unused]] auto held = lock();
+      for (int fd = 0; fd <= maxfd_ && fd < nfds; fd++) {
         if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
         Disarm(armed, fd);
+        if (!IsArmed(master_, fd)) continue;                // a ONESHOT fd that fired meanwhile
         if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll
-        if (n < cap) {
-          out[2 * n] = fd;
-          out[2 * n + 1] = static_cast<int32_t>(kNval);
-          n++;
+        if (*n < cap) {
+          out[2 * *n] = fd;
+          out[2 * *n + 1] = static_cast<int32_t>(kNval);
+          (*n)++;
         }
       }
       excluded_closed = true;
     }
-    if (waker_fd_ >= 0 && FD_ISSET(waker_fd_, &scratch_.read) && n < cap) {
+  }
+
+  int Block(const Sets& armed, int nfds, const Deadline& deadline, Sets* seen, int32_t* out, int cap, int* n) {
+    return BlockWith(armed, nfds, deadline, seen, out, cap, n, [] { return 0; });
+  }
+
+  int BlockAside(const Sets& armed, int nfds, const Deadline& deadline, int32_t* out, int cap, int* n) {
+    return BlockWith(armed, nfds, deadline, &block_, out, cap, n, [this] { return std::unique_lock<std::mutex>(mu_); });
+  }
+
+  // Turns what one select(2) saw into pairs after out[n]; the caller holds
+  // mu_. Only fds still registered, and still armed for the bit (a ONESHOT
+  // fd may have fired meanwhile), are reported. Returns the new count.
+  int Harvest(const Sets& seen, int nfds, int32_t* out, int cap, int n) {
+    if (waker_fd_ >= 0 && waker_fd_ < nfds && FD_ISSET(waker_fd_, &seen.read) && n < cap) {
       DrainWaker(waker_fd_);
       out[2 * n] = kWakerFd;
       out[2 * n + 1] = static_cast<int32_t>(kIn);
       n++;
     }
-    for (int fd = 0; fd <= maxfd_ && n < cap; fd++) {
-      if (!registered_[fd]) continue;
-      uint32_t ready = FilterReady(Revents(scratch_, fd, interest_[fd]), interest_[fd]);
+    for (int fd = 0; fd <= maxfd_ && fd < nfds && n < cap; fd++) {
+      if (!registered_[fd] || !IsArmed(master_, fd)) continue;
+      uint32_t ready = FilterReady(Revents(seen, fd, interest_[fd]), interest_[fd]);
       if (ready == 0) continue;
       out[2 * n] = fd;
       out[2 * n + 1] = static_cast<int32_t>(ready);
@@ -165,48 +232,13 @@ class SelectBackend final : public Backend {
     return n;
   }
 
-  BlockResult BlockUntilReady(int wake_fd, const Deadline& deadline, int* err) override {
-    if (wake_fd >= FD_SETSIZE) {
-      *err = EINVAL;
-      return BlockResult::kReady;
-    }
-    int nfds;
-    Sets armed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      armed = master_;
-      nfds = (maxfd_ > wake_fd ? maxfd_ : wake_fd) + 1;
-      if (waker_fd_ >= 0) {
-        FD_SET(waker_fd_, &armed.read);
-        if (waker_fd_ >= nfds) nfds = waker_fd_ + 1;
-      }
-    }
-    FD_SET(wake_fd, &armed.read);
-    int r;
-    for (;;) {
-      block_ = armed;
-      timeval tv;
-      r = select(nfds, &block_.read, &block_.write, &block_.except, ToTimeval(deadline, &tv));
-      if (r > 0) break;
-      if (r == 0 && deadline.Expired()) return BlockResult::kTimedOut;
-      if (r < 0 && errno != EINTR) {
-        // EBADF (a registered fd was closed) is news for the JS thread, whose
-        // Wait() turns it into NVAL.
-        if (errno != EBADF) *err = errno;
-        return BlockResult::kReady;
-      }
-    }
-    return (FD_ISSET(wake_fd, &block_.read) && r == 1) ? BlockResult::kWoken : BlockResult::kReady;
-  }
-
- private:
   static bool IsArmed(const Sets& s, int fd) {
     return FD_ISSET(fd, &s.read) || FD_ISSET(fd, &s.write) || FD_ISSET(fd, &s.except);
   }
 
   Sets master_;
   Sets scratch_;  // the JS thread's copy per call
-  Sets block_;    // the waiter thread's copy
+  Sets block_;    // the wait thread's copy
   uint32_t interest_[FD_SETSIZE];
   bool registered_[FD_SETSIZE];
   int maxfd_ = -1;

@@ -2,6 +2,7 @@
 // NativeSelector object is built in selector_js.cc.
 #include "selector.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace iomux::detail {
@@ -23,7 +24,7 @@ int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
   if (closed()) return EBADF;
   if (!waiter_) {
     int err = 0;
-    waiter_ = MakeWaiter(env_->loop, backend_.get(), OnDone, this, &err);
+    waiter_ = MakeWaiter(env_->loop, backend_.get(), &capacity_, OnDone, this, &err);
     if (!waiter_) return err;
   }
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
@@ -42,9 +43,23 @@ void SelectorCore::Changed() {
   if (waiter_) waiter_->Changed();
 }
 
-void SelectorCore::OnDone(void* ctx, int err, bool timed_out) {
+void SelectorCore::SetResultBuffer(int32_t* pairs, int capacity) {
+  result_ = pairs;
+  capacity_.store(capacity, std::memory_order_relaxed);
+}
+
+void SelectorCore::OnDone(void* ctx, int err, bool timed_out, const int32_t* pairs, int n) {
   auto* self = static_cast<SelectorCore*>(ctx);
   if (self->env_->tearing_down || self->callback_.IsEmpty()) return;
+  int count = -1;  // the JS side harvests itself
+  if (pairs != nullptr) {
+    // A harvest holds at most every registration and the waker, which the
+    // buffer always has room for (it grows before a registration can be
+    // seen, and never shrinks).
+    int cap = self->capacity_.load(std::memory_order_relaxed);
+    count = n < cap ? n : cap;
+    std::copy(pairs, pairs + 2 * count, self->result_);
+  }
   // The callback is held only while a wait is armed: a persistent reference
   // to it (and through it to the JS selector) would keep an unclosed selector
   // from ever being collected. The callback may re-arm, which sets it again.
@@ -54,8 +69,17 @@ void SelectorCore::OnDone(void* ctx, int err, bool timed_out) {
   // MakeCallback, not Call: it drains the microtask queue afterwards, so the
   // promise that wait() returned settles before libuv moves on.
   self->firing_ = true;
-  callback.MakeCallback(env.Global(), {Napi::Number::New(env, err), Napi::Boolean::New(env, timed_out)},
-                        *self->async_context_);
+  try {
+    callback.MakeCallback(
+        env.Global(), {Napi::Number::New(env, err), Napi::Boolean::New(env, timed_out), Napi::Number::New(env, count)},
+        *self->async_context_);
+  } catch (const Napi::Error& e) {
+    // JS threw in the callback or in a tick it ran (a process.nextTick that
+    // throws after `await wait()`). Report it as Node does for any I/O
+    // callback, through uncaughtException; a C++ exception must not reach
+    // libuv (std::terminate, SIGABRT).
+    napi_fatal_exception(env, e.Value());
+  }
   self->firing_ = false;
   if (self->closed()) self->async_context_.reset();  // close() ran inside the callback
 }

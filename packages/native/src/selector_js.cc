@@ -159,6 +159,7 @@ napi_value SetBuffer(napi_env env, napi_callback_info cbinfo) {
     s->buffer_ref = Napi::Persistent(a);
     s->buffer = a.Data();
     s->capacity = static_cast<int>(a.ElementLength() / 2);
+    s->core->SetResultBuffer(s->buffer, s->capacity);
     return nullptr;
   });
 }
@@ -169,7 +170,7 @@ Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
 }
 
 const char* WaiterSyscall(Selector* s) {
-  return s->core->backend()->Caps().pollable_kernel_fd ? "uv_poll_start" : "eventfd";
+  return s->core->backend()->Caps().wait_on_thread ? "eventfd" : "uv_poll_start";
 }
 
 // arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
@@ -326,19 +327,16 @@ napi_value Create(napi_env env, napi_callback_info cbinfo) {
   return Guard(env, [&]() -> napi_value {
     Napi::CallbackInfo info(env, cbinfo);
     std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-    int err = 0;
-    std::unique_ptr<Backend> b;
-    if (name == "select") {
-      b = MakeSelectBackend(&err);
-    } else if (name == "poll") {
-      b = MakePollBackend(&err);
-    } else if (name == "epoll") {
-      b = MakeEpollBackend(&err);
-    } else {
-      ThrowTypeError(info.Env(), "ERR_INVALID_ARG_VALUE", "unknown backend");
+    const BackendEntry* entry = FindBackend(name.c_str());
+    if (entry == nullptr) ThrowTypeError(info.Env(), "ERR_INVALID_ARG_VALUE", "unknown backend");
+    const char* unavailable = entry->unavailable != nullptr ? entry->unavailable() : nullptr;
+    if (unavailable != nullptr) {
+      ThrowCoded(info.Env(), ErrorKind::kError, "ERR_UNSUPPORTED",
+                 (std::string("The ") + name + " backend is not available: " + unavailable).c_str());
     }
-    // Only epoll creates a kernel object; select and poll cannot fail here.
-    if (!b) ThrowErrno(info.Env(), err, "epoll_create1");
+    int err = 0;
+    std::unique_ptr<Backend> b = entry->make(&err);
+    if (!b) ThrowErrno(info.Env(), err, entry->make_syscall);
     Napi::Object obj = Napi::Object::New(info.Env());
     auto* s = new Selector();
     s->core = std::make_unique<SelectorCore>(&GetEnvData(info.Env()), std::move(b));
@@ -390,8 +388,11 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("rdhupNeedsIn", c.rdhup_needs_in);
   o.Set("reportsHup", c.reports_hup);
   o.Set("reportsClosedFd", c.reports_closed_fd);
+  o.Set("keepsClosedFdOpen", c.keeps_closed_fd_open);
   o.Set("pollableKernelFd", c.pollable_kernel_fd);
+  o.Set("waitOnThread", c.wait_on_thread);
   o.Set("watchesEmptyMask", c.watches_empty_mask);
+  o.Set("watchesRegularFiles", c.watches_regular_files);
   Napi::Object sys = Napi::Object::New(env);
   sys.Set("wait", name(c.wait_syscall));
   sys.Set("add", name(c.add_syscall));
@@ -408,7 +409,21 @@ void InitSelector(Napi::Env env, Napi::Object exports) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, "NativeSelector", NAPI_AUTO_LENGTH, Create, nullptr, &fn));
   exports.Set("NativeSelector", Napi::Value(env, fn));
   Napi::Object caps = Napi::Object::New(env);
-  for (const Capabilities* c : {&kSelectCaps, &kPollCaps, &kEpollCaps}) caps.Set(c->name, CapabilitiesObject(env, *c));
+  // The registry, in its order: each backend's capability record, and
+  // whether this machine can run it (probed once, here, at load).
+  Napi::Array list = Napi::Array::New(env, static_cast<size_t>(kBackendCount));
+  for (int i = 0; i < kBackendCount; i++) {
+    const BackendEntry& b = kBackends[i];
+    const Capabilities& c = b.caps();
+    caps.Set(c.name, CapabilitiesObject(env, c));
+    const char* unavailable = b.unavailable != nullptr ? b.unavailable() : nullptr;
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", c.name);
+    entry.Set("available", unavailable == nullptr);
+    entry.Set("reason", unavailable != nullptr ? Napi::Value(Napi::String::New(env, unavailable)) : env.Null());
+    list.Set(static_cast<uint32_t>(i), entry);
+  }
+  exports.Set("backends", list);
   exports.Set("capabilities", caps);
 }
 

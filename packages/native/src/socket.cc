@@ -2,7 +2,6 @@
 // and its lifetime; these functions are thin, EINTR-safe system calls.
 // Would-block is a normal result (null), never an exception.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,18 +23,6 @@ namespace iomux::detail {
 namespace {
 
 bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
-
-// Runs a system call until it is not interrupted by a signal (the one EINTR
-// loop of this file; mio's syscall! plays the same part). Returns its result,
-// with errno set when that is negative.
-template <typename F>
-auto Retry(F call) {
-  decltype(call()) r;
-  do {
-    r = call();
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
 
 // The tail of every non-blocking I/O call once Retry() came back negative:
 // would-block is a normal result (null); anything else is a SystemError.
@@ -204,15 +191,6 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   int fds[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) ThrowErrno(info.Env(), errno, "socketpair");
   return FdPair(info.Env(), fds);
-}
-
-void SetBlocking(const Napi::CallbackInfo& info) {
-  int fd = ArgInt(info, 0, "fd");
-  bool blocking = info[1].ToBoolean();
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0) ThrowErrno(info.Env(), errno, "fcntl", fd);
-  int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-  if (want != flags && fcntl(fd, F_SETFL, want) < 0) ThrowErrno(info.Env(), errno, "fcntl", fd);
 }
 
 void SetIntOption(const Napi::CallbackInfo& info) {
@@ -455,7 +433,6 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   Napi::Object s = Napi::Object::New(env);
   s.Set("socket", Napi::Function::New(env, Socket));
   s.Set("socketPair", Napi::Function::New(env, SocketPair));
-  s.Set("setBlocking", Napi::Function::New(env, SetBlocking));
   s.Set("setIntOption", Napi::Function::New(env, SetIntOption));
   s.Set("getIntOption", Napi::Function::New(env, GetIntOption));
   s.Set("setLinger", Napi::Function::New(env, SetLinger));

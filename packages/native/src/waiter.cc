@@ -7,16 +7,33 @@
 #include <climits>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "uv_handle.h"
 
 namespace iomux::detail {
 namespace {
 
+// std::thread reports a thread it cannot make (a cgroup's pids.max,
+// RLIMIT_NPROC) by throwing; here that is an errno (EAGAIN), like any
+// other failed system call, and never an exception near Node-API.
+template <typename F>
+int StartThread(std::thread* t, F&& body) {
+  try {
+    *t = std::thread(std::forward<F>(body));
+    return 0;
+  } catch (const std::system_error& e) {
+    return e.code().value() != 0 ? e.code().value() : EAGAIN;
+  }
+}
+
 class KernelFdWaiter final : public Waiter {
  public:
-  KernelFdWaiter(Done done, void* ctx) : done_(done), ctx_(ctx) {}
+  KernelFdWaiter(Backend* backend, const std::atomic<int>* capacity, Done done, void* ctx)
+      : backend_(backend), capacity_(capacity), done_(done), ctx_(ctx) {}
 
   int Init(uv_loop_t* loop, int kernel_fd) {
     int r = poll_.Init([&](uv_poll_t* h) { return uv_poll_init(loop, h, kernel_fd); }, this);
@@ -26,15 +43,29 @@ class KernelFdWaiter final : public Waiter {
 
   int Start(const Deadline& deadline) override {
     deadline_ = deadline;
+    int err = backend_->Flush(capacity_->load(std::memory_order_relaxed));
+    if (err != 0) return err;
     int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
-    if (r != 0) return -r;
+    if (r != 0) {
+      backend_->Idle();
+      return -r;
+    }
     if (!deadline_.forever()) StartTimer();
+    armed_ = true;
     return 0;
   }
 
   void Stop() override {
+    armed_ = false;
     uv_poll_stop(poll_.get());
     uv_timer_stop(timer_.get());
+    backend_->Idle();
+  }
+
+  // A registration changed while the loop sleeps: a backend that queues
+  // changes (io_uring) submits them now, so the pending wait sees them.
+  void Changed() override {
+    if (armed_) backend_->Flush(capacity_->load(std::memory_order_relaxed));
   }
 
  private:
@@ -46,7 +77,7 @@ class KernelFdWaiter final : public Waiter {
   static void OnPoll(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<KernelFdWaiter*>(handle->data);
     self->Stop();
-    self->done_(self->ctx_, status < 0 ? -status : 0, false);
+    self->done_(self->ctx_, status < 0 ? -status : 0, false, nullptr, 0);
   }
 
   static void OnTimer(uv_timer_t* handle) {
@@ -58,19 +89,23 @@ class KernelFdWaiter final : public Waiter {
       return;
     }
     self->Stop();
-    self->done_(self->ctx_, 0, true);
+    self->done_(self->ctx_, 0, true, nullptr, 0);
   }
 
+  Backend* backend_;
+  const std::atomic<int>* capacity_;
   Done done_;
   void* ctx_;
   Deadline deadline_ = Deadline::Forever();
+  bool armed_ = false;
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;
 };
 
 class ThreadWaiter final : public Waiter {
  public:
-  ThreadWaiter(Backend* backend, Done done, void* ctx) : backend_(backend), done_(done), ctx_(ctx) {}
+  ThreadWaiter(Backend* backend, const std::atomic<int>* capacity, Done done, void* ctx)
+      : backend_(backend), capacity_(capacity), done_(done), ctx_(ctx) {}
 
   int Init(uv_loop_t* loop) {
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -79,8 +114,7 @@ class ThreadWaiter final : public Waiter {
     if (r != 0) return -r;
     // Only a pending wait keeps the process alive, like a pending timer.
     uv_unref(async_.base());
-    thread_ = std::thread(&ThreadWaiter::ThreadMain, this);
-    return 0;
+    return StartThread(&thread_, [this] { ThreadMain(); });
   }
 
   ~ThreadWaiter() override {
@@ -88,9 +122,9 @@ class ThreadWaiter final : public Waiter {
       {
         std::lock_guard<std::mutex> lock(mu_);
         stopping_ = true;
+        Wake();
       }
       cv_.notify_one();
-      Wake();
       thread_.join();
     }
     async_.Close();
@@ -100,12 +134,23 @@ class ThreadWaiter final : public Waiter {
   int Start(const Deadline& deadline) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      deadline_ = deadline;
-      armed_ = true;
       generation_++;
+      if (!leftover_.empty()) {
+        // An earlier wait harvested these but ended before it could deliver
+        // them (an abort): they are this wait's result.
+        result_.swap(leftover_);
+        leftover_.clear();
+        result_err_ = 0;
+        result_timed_out_ = false;
+        result_generation_ = generation_;
+        uv_async_send(async_.get());
+      } else {
+        deadline_ = deadline;
+        armed_ = true;
+        Wake();  // a thread still blocked for an earlier wait takes the new one
+      }
     }
     cv_.notify_one();
-    Wake();  // a thread still blocked for an earlier wait takes the new one
     uv_ref(async_.base());
     return 0;
   }
@@ -113,21 +158,32 @@ class ThreadWaiter final : public Waiter {
   void Stop() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!armed_ && result_generation_ != generation_) return;
+      bool posted = result_generation_ == generation_;
+      if (!armed_ && !posted) return;
+      if (posted) {
+        // Harvested, not delivered: a report-once event must not be lost.
+        leftover_.insert(leftover_.end(), result_.begin(), result_.end());
+        result_.clear();
+      }
       armed_ = false;
-      generation_++;  // a result already posted for this wait is dropped
+      generation_++;  // a result already posted for this wait is not delivered
+      Wake();
     }
-    Wake();
     uv_unref(async_.base());
   }
 
   void Changed() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (armed_) Wake();
+    Wake();
   }
 
  private:
+  // Makes the thread's blocking call return, if it is in one. Only then:
+  // the epoll backend keeps wake_fd_ in its own set, where a stale wake-up
+  // would make the JS thread's select() return early. Caller holds mu_.
   void Wake() {
+    if (!blocking_ || wake_pending_) return;
+    wake_pending_ = true;
     uint64_t one = 1;
     // EAGAIN means the counter is already non-zero: the thread will wake.
     ssize_t r;
@@ -136,29 +192,62 @@ class ThreadWaiter final : public Waiter {
     } while (r < 0 && errno == EINTR);
   }
 
+  // Posts a result for the current wait. Caller holds mu_.
+  void Post(int err, bool timed_out) {
+    armed_ = false;
+    result_err_ = err;
+    result_timed_out_ = timed_out;
+    result_generation_ = generation_;
+    uv_async_send(async_.get());
+  }
+
   void ThreadMain() {
+    std::vector<int32_t> harvest;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       cv_.wait(lock, [this] { return armed_ || stopping_; });
       if (stopping_) return;
       Deadline deadline = deadline_;
       uint64_t generation = generation_;
+      blocking_ = true;
       lock.unlock();
-      int err = 0;
-      BlockResult r = backend_->BlockUntilReady(wake_fd_, deadline, &err);
-      uint64_t drained;
-      while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
-      }
+      harvest.resize(2 * static_cast<size_t>(capacity_->load(std::memory_order_relaxed)));
+      BlockResult how;
+      int n = backend_->WaitAside(wake_fd_, deadline, &harvest, &how);
       lock.lock();
+      blocking_ = false;
+      // Every Wake() came while blocking_ was set, under this lock: after
+      // this read the eventfd stays empty until the next blocking call. (A
+      // wait that ended without one makes no read: a system call saved per
+      // wake-up.)
+      if (wake_pending_) {
+        uint64_t drained;
+        while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
+        }
+        wake_pending_ = false;
+      }
       if (stopping_) return;
-      // Woken by a registration change, a new Start() or a Stop(): loop, and
-      // take a fresh snapshot if still armed.
-      if (r == BlockResult::kWoken || !armed_ || generation != generation_) continue;
-      armed_ = false;
-      result_err_ = err;
-      result_timed_out_ = r == BlockResult::kTimedOut;
-      result_generation_ = generation;
-      uv_async_send(async_.get());
+      if (n > 0) {
+        harvest.resize(2 * static_cast<size_t>(n));
+        if (armed_) {
+          // Readiness is news for whichever wait is pending now.
+          result_.swap(harvest);
+          Post(0, false);
+        } else {
+          leftover_.insert(leftover_.end(), harvest.begin(), harvest.end());
+        }
+        continue;
+      }
+      if (!armed_) continue;
+      if (n < 0) {
+        Post(-n, false);
+      } else if (how == BlockResult::kTimedOut && generation == generation_) {
+        result_.clear();
+        Post(0, true);
+      }
+      // Otherwise woken by a registration change, a new Start() or a Stop(),
+      // or everything seen was unregistered meanwhile: wait again, on a
+      // fresh snapshot, if still armed.
     }
   }
 
@@ -173,12 +262,15 @@ class ThreadWaiter final : public Waiter {
       self->result_generation_ = 0;
       err = self->result_err_;
       timed_out = self->result_timed_out_;
+      self->delivering_.swap(self->result_);
+      self->result_.clear();
     }
     uv_unref(self->async_.base());
-    self->done_(self->ctx_, err, timed_out);
+    self->done_(self->ctx_, err, timed_out, self->delivering_.data(), static_cast<int>(self->delivering_.size() / 2));
   }
 
   Backend* backend_;
+  const std::atomic<int>* capacity_;
   Done done_;
   void* ctx_;
   int wake_fd_ = -1;
@@ -189,22 +281,30 @@ class ThreadWaiter final : public Waiter {
   Deadline deadline_ = Deadline::Forever();
   bool armed_ = false;
   bool stopping_ = false;
+  bool blocking_ = false;           // the thread is in (or entering) WaitAside()
+  bool wake_pending_ = false;       // wake_fd_ was written since the last drain
   uint64_t generation_ = 0;         // one per Start()/Stop(); 0 is never a live wait
   uint64_t result_generation_ = 0;  // the wait the posted result belongs to
   int result_err_ = 0;
   bool result_timed_out_ = false;
+  std::vector<int32_t> result_;    // the posted pairs
+  std::vector<int32_t> leftover_;  // harvested after their wait ended: the next wait's
+  // The JS thread's:
+  std::vector<int32_t> delivering_;
   UvHandle<uv_async_t> async_;
 };
 
 }  // namespace
 
-std::unique_ptr<Waiter> MakeWaiter(uv_loop_t* loop, Backend* backend, Waiter::Done done, void* ctx, int* err) {
-  if (backend->Caps().pollable_kernel_fd) {
-    auto w = std::make_unique<KernelFdWaiter>(done, ctx);
-    *err = w->Init(loop, backend->KernelFd());
+std::unique_ptr<Waiter> MakeWaiter(uv_loop_t* loop, Backend* backend, const std::atomic<int>* capacity,
+                                   Waiter::Done done, void* ctx, int* err) {
+  int fd = backend->WaitFd();
+  if (fd >= 0) {
+    auto w = std::make_unique<KernelFdWaiter>(backend, capacity, done, ctx);
+    *err = w->Init(loop, fd);
     return *err == 0 ? std::move(w) : nullptr;
   }
-  auto w = std::make_unique<ThreadWaiter>(backend, done, ctx);
+  auto w = std::make_unique<ThreadWaiter>(backend, capacity, done, ctx);
   *err = w->Init(loop);
   return *err == 0 ? std::move(w) : nullptr;
 }
