@@ -116,6 +116,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #closed = false;
   #pending: PendingWait<T> | null = null;
   #batch: Batch<T> | null = null;
+  #keysChanging: ((removing: boolean) => void) | null = null; // the batch's hook
   #waker: Waker | null = null;
   #woken = false; // the last collected batch held the waker's pair
   #burst = 0; // wait() results delivered without a turn of the event loop
@@ -174,6 +175,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     }
     const key: SelectorKey<T> = Object.freeze({ fileobj, fd, events: mask, data: data as T });
     // Bookkeeping first, system call second, roll back on failure.
+    this.#keysChanging?.(false);
     this.#keys.set(fd, key);
     try {
       this.#native.add(fd, mask);
@@ -197,6 +199,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   unregister(fileobj: FileLike): SelectorKey<T> {
     this.#checkOpen();
     const key = this.#keyOf(fileobj);
+    this.#keysChanging?.(true);
     this.#keys.delete(key.fd);
     this.#native.remove(key.fd);
     return key;
@@ -226,6 +229,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     }
     if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);
     const key: SelectorKey<T> = Object.freeze({ fileobj: old.fileobj, fd: old.fd, events: mask, data: data as T });
+    this.#keysChanging?.(false);
     this.#keys.set(key.fd, key);
     return key;
   }
@@ -279,6 +283,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         },
         checkOpen: () => this.#checkOpen(),
         timeout: toNativeTimeout,
+        watchKeys: (hook) => {
+          this.#keysChanging = hook;
+        },
       },
       options,
     );
@@ -415,6 +422,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     const pending = this.#pending;
     if (pending) this.#finish(pending, null, []);
     this.#native.close();
+    this.#keysChanging?.(true);
     this.#keys.clear();
   }
 
