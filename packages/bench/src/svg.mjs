@@ -4,7 +4,7 @@
 // one idle thread on the same backend, CPython dotted. Hollow markers:
 // points measured in the packed layout. Plain SVG, no dependencies.
 
-const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c' };
+const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c', io_uring: '#9467bd' };
 const LABEL = { cMt: 'C+thread', iomux: 'iomux per-call', iomuxBatch: 'iomux batched', cpython: 'CPython' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -30,10 +30,12 @@ export function dispatchSvg(allRows, meta) {
     (r) => r.layout === 'pairs' || !allRows.some((o) => o.layout === 'pairs' && o.backend === r.backend && o.n === r.n && o.active === r.active),
   );
   const actives = [...new Set(rows.map((r) => r.active))].sort((a, b) => a - b);
+  // The backends in the order the run measured them (the registry's).
+  const shown = [...new Set(rows.map((r) => r.backend))];
   const panelW = 430;
   const panelH = 330;
   const m = { l: 62, r: 16, t: 58, b: 48 };
-  const width = Math.max(actives.length * (panelW + m.l + m.r) + 10, 1180);
+  const width = Math.max(actives.length * (panelW + m.l + m.r) + 10, 1180, 480 + shown.length * 230); // room for the legend
   const height = panelH + m.t + m.b + 40;
   const values = rows.flatMap((r) => [r.cMt?.perPassUs, r.iomux?.perPassUs, r.iomuxBatch?.perPassUs, r.cpython?.perPassUs]).filter((v) => v > 0);
   const hasBatch = rows.some((r) => r.iomuxBatch);
@@ -68,7 +70,7 @@ export function dispatchSvg(allRows, meta) {
     }
     out.push(`<text x="${ox + panelW / 2}" y="${oy + panelH + 34}" text-anchor="middle">N watched fds (log)</text>`);
     out.push(`<text transform="translate(${ox - 46},${oy + panelH / 2}) rotate(-90)" text-anchor="middle">µs per pass (log)</text>`);
-    for (const backend of ['select', 'poll', 'epoll']) {
+    for (const backend of shown) {
       for (const impl of ['cpython', 'cMt', 'iomuxBatch', 'iomux']) {
         const pts = rows
           .filter((r) => r.active === A && r.backend === backend && r[impl]?.perPassUs > 0)
@@ -88,7 +90,7 @@ export function dispatchSvg(allRows, meta) {
   // Legend.
   let lx = 10 + m.l;
   const ly = height - 14;
-  for (const backend of ['select', 'poll', 'epoll']) {
+  for (const backend of shown) {
     out.push(`<line x1="${lx}" x2="${lx + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="${COLORS[backend]}" stroke-width="2.2"/>`);
     out.push(`<text x="${lx + 30}" y="${ly}">iomux ${backend}</text>`);
     lx += 110;
