@@ -394,6 +394,15 @@ const MUTANTS = [
     why: 'unregister() queues its removal into the next wait: the poll request keeps the closed socket open',
   },
   {
+    name: 'uring-zero-wait-stops-at-20',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      for (unsigned i = 0; zero && r == 0 && i <= inflight_ / kDeferRunCap + 1 &&',
+    replace: '      for (unsigned i = 0; false && r == 0 && i <= inflight_ / kDeferRunCap + 1 &&',
+    tests: ['test/many-ready.test'],
+    backend: 'io_uring',
+    why: 'a zero-timeout select() runs only the ~20 completions DEFER_TASKRUN grants one enter: the other ready fds wait for a later call',
+  },
+  {
     name: 'uring-busy-removal-not-resent',
     file: 'packages/native/src/backend_uring.cc',
     find: '      if (!RemovalWasBusy(tag)) return 0;',
