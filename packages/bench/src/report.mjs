@@ -50,7 +50,7 @@ export function dispatchReport(results, md = false) {
   const uring = S.filter((r) => r.backend === 'io_uring');
   if (uring.length) {
     // Issue 19's goal: iomux on io_uring within 1.10x of the C io_uring reference per event.
-    const ev = (x) => x?.perPassUs / x?.events;
+    const ev = (x) => (x?.perPassUs * x?.passes) / x?.events; // µs per event
     out += '\n\nio_uring: cost per event against the C io_uring reference (goal ≤ 1.10x) and against iomux on epoll\n';
     out += table(md, ['N', 'A', 'layout', 'C ns/event', 'per-call / C', 'per-call / C+thread', 'batched / C+thread', 'per-call / iomux epoll'], uring.map((r) => {
       const ep = S.find((o) => o.backend === 'epoll' && o.n === r.n && o.active === r.active && o.layout === r.layout);
