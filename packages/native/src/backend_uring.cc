@@ -373,11 +373,8 @@ class IoUringBackend final : public Backend {
       // (IORING_SQ_TASKRUN, from TASKRUN_FLAG): run it, so that a
       // zero-timeout round reports everything ready now. Bounded, in case
       // new completions keep arriving while it runs.
-      for (unsigned i = 0; zero && r == 0 && i <= inflight_ / kDeferRunCap + 1 &&
-                           (LoadAcquire(ring_->sq_flags) & kSqTaskrun) != 0;
-           i++) {
-        r = Enter(0, tsp);
-      }
+      unsigned rounds = zero ? inflight_ / kDeferRunCap + 1 : 0;
+      while (r == 0 && rounds-- > 0 && (LoadAcquire(ring_->sq_flags) & kSqTaskrun) != 0) r = Enter(0, tsp);
       if (r < 0) return r;
       if (watched_) {
         // Only after the enter: completion work queued before it ran there.
