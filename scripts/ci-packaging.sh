@@ -174,8 +174,11 @@ allow_scripts() { # dir
     fs.writeFileSync(f, JSON.stringify(pkg, null, 2));
   ' "$1" "$native_tgz"
 }
+# require() twice: as the Node runs it, and with require(esm) off, as on Node < 20.19, so the
+# CommonJS build (dist/cjs, the "require" condition) is what answers, @iomux/core/epoll included.
 smoke_all() { # node binary, app dir, expected binary fragment; both import and require
-  (cd "$2" && EXPECT_BINARY=$3 "$1" smoke.mjs && EXPECT_BINARY=$3 "$1" smoke.cjs)
+  (cd "$2" && EXPECT_BINARY=$3 "$1" smoke.mjs && EXPECT_BINARY=$3 "$1" smoke.cjs &&
+    EXPECT_BINARY=$3 "$1" --no-experimental-require-module smoke.cjs)
 }
 
 # --- 1. the prebuilt binary, no compiler -------------------------------------------------

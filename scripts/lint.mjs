@@ -49,6 +49,8 @@ const tscCheck = (p) => ({
 /** @type {{ name: string, cmd: string, args: string[], filter?: (out: string) => string }[]} */
 const checks = [
   ...projects.filter((p) => p === CORE).map(tscCheck),
+  // The core's CommonJS build (dist/cjs/, for require() without require(esm)): its own config.
+  { ...tscCheck(CORE), name: `tsc:${CORE} (CommonJS)`, args: ['--pretty', 'false', '-p', `${CORE}/tsconfig.cjs.json`] },
   {
     name: 'eslint',
     cmd: bin('eslint'),

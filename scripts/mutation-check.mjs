@@ -47,31 +47,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 const MUTANTS = [
   {
-    name: 'epoll-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_epoll.cc',
-    find: 'if (r < 0 && errno != EINTR) return -errno;',
-    replace: 'if (r < 0) return -errno;',
+    name: 'wait-no-eintr-retry',
+    file: 'packages/native/src/syscall.h',
+    find: '    if (errno != EINTR) return -errno;',
+    replace: '    return -errno;',
     tests: ['test/selector.test'],
-    backend: 'epoll',
-    why: 'a signal during select() ends the wait with EINTR',
-  },
-  {
-    name: 'poll-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_poll.cc',
-    find: 'ToKernelMs(deadline));\n      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;\n      if (r < 0 && errno != EINTR) {',
-    replace: 'ToKernelMs(deadline));\n      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;\n      if (r < 0) {',
-    tests: ['test/selector.test'],
-    backend: 'poll',
-    why: 'a signal during select() ends the wait with EINTR',
-  },
-  {
-    name: 'select-wait-no-eintr-retry',
-    file: 'packages/native/src/backend_select.cc',
-    find: '      if (errno == EINTR) continue;\n',
-    replace: '',
-    tests: ['test/selector.test'],
-    backend: 'select',
-    why: 'a signal during select() ends the wait with EINTR',
+    why: "a signal during select() ends the wait with EINTR (every backend's wait goes through WaitUntil)",
   },
   {
     name: 'accept-without-cloexec',
@@ -116,10 +97,43 @@ const MUTANTS = [
   {
     name: 'pipe-without-cloexec',
     file: 'packages/native/src/addon.cc',
-    find: 'pipe2(fds, O_CLOEXEC)',
-    replace: 'pipe2(fds, 0)',
+    find: 'int flags = O_CLOEXEC;',
+    replace: 'int flags = 0;',
     tests: ['test/socket.test'],
     why: 'pipe() fds leak into exec()ed children',
+  },
+  {
+    name: 'pipe-nonblocking-ignored',
+    file: 'packages/native/src/addon.cc',
+    find: 'flags |= O_NONBLOCK;',
+    replace: 'flags |= 0;',
+    tests: ['test/node-fds.test'],
+    why: 'pipe({ blocking: false }) leaves both ends blocking, so "read until EAGAIN" hangs',
+  },
+  {
+    name: 'set-blocking-ignores-its-flag',
+    file: 'packages/native/src/addon.cc',
+    find: 'int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);',
+    replace: 'int want = flags | O_NONBLOCK;',
+    tests: ['test/node-fds.test'],
+    why: 'setBlocking(fd, true) leaves the fd non-blocking',
+  },
+  {
+    name: 'fd-property-wins-over-fileno',
+    file: 'packages/core/src/fileobj.ts',
+    find: "if (typeof obj.fileno === 'function') {",
+    replace: "if (typeof obj.fileno === 'function' && !('fd' in obj)) {",
+    tests: ['test/node-fds.test'],
+    why: 'an object with both fileno() and fd is registered under its fd property',
+  },
+  {
+    name: 'epoll-eperm-without-hint',
+    file: 'packages/core/src/errors.ts',
+    find: "if (code === 'EPERM' && syscall === 'epoll_ctl') {",
+    replace: 'if (false) {',
+    tests: ['test/node-fds.test'],
+    backend: 'epoll',
+    why: "epoll's EPERM for a regular file or /dev/null does not say why or what to use instead",
   },
   {
     name: 'wait-resolves-spurious-wakeup-early',
@@ -183,8 +197,8 @@ const MUTANTS = [
   {
     name: 'close-keeps-epoll-fd',
     file: 'packages/native/src/backend_epoll.cc',
-    find: '~EpollBackend() override { close(epfd_); }',
-    replace: '~EpollBackend() override {}',
+    find: '    ring_.reset();  // its wait must end before the epoll fd does\n    close(epfd_);',
+    replace: '    ring_.reset();  // its wait must end before the epoll fd does',
     tests: ['test/selector.test'],
     backend: 'epoll',
     why: 'close() leaks the epoll fd',
@@ -295,8 +309,8 @@ const MUTANTS = [
   {
     name: 'select-ebadf-fails-the-call',
     file: 'packages/native/src/backend_select.cc',
-    find: 'if (errno != EBADF || excluded_closed) return -errno;',
-    replace: 'return -errno;',
+    find: 'if (r != -EBADF || d == &now) return r;',
+    replace: 'return r;',
     tests: ['test/selector.test'],
     backend: 'select',
     why: 'an fd closed while registered fails the whole select() instead of reporting NVAL',
@@ -378,11 +392,67 @@ const MUTANTS = [
   },
   {
     name: 'worker-owned-fds-left-open',
-    file: 'packages/native/src/waker.cc',
+    file: 'packages/native/src/fds.cc',
     find: 'for (int fd : owned->fds) close(fd);',
     replace: '',
     tests: ['test/workers-fds.test'],
     why: "a Worker that exits leaves its Sockets' fds open for the life of the process",
+  },
+  {
+    name: 'wait-callback-exception-unwinds-into-libuv',
+    file: 'packages/native/src/selector.cc',
+    find: 'napi_fatal_exception(env, e.Value());',
+    replace: 'throw;',
+    tests: ['test/wait-throw.test'],
+    why: 'a JS exception in a tick run by the wait callback aborts the process (SIGABRT) instead of reaching uncaughtException',
+  },
+  {
+    name: 'watcher-remove-last-keeps-waiting',
+    file: 'packages/core/src/watcher.ts',
+    find: 'if (this.#keys.size === 0 && this.#running) this.#selector.waker().wake();',
+    replace: '',
+    tests: ['test/watcher.test', 'test/epoll-dropin.test'],
+    why: "removing a watcher's last fd leaves its wait pending, which keeps the process alive",
+  },
+  {
+    name: 'watcher-delivers-stale-events',
+    file: 'packages/core/src/watcher.ts',
+    find: 'const now = this.#keys.get(key.fd);\n      if (now === undefined) continue;',
+    replace: 'const now = this.#keys.get(key.fd) ?? key;',
+    tests: ['test/watcher.test'],
+    why: 'a callback is called for an fd an earlier callback of the same pass removed',
+  },
+  {
+    name: 'watcher-throwing-callback-ends-loop',
+    file: 'packages/core/src/watcher.ts',
+    find: 'process.nextTick(() => {\n        throw thrown;\n      });',
+    replace: 'throw thrown;',
+    tests: ['test/watcher.test'],
+    why: 'a callback that throws ends the watch loop (an unhandled rejection) instead of reaching uncaughtException',
+  },
+  {
+    name: 'epoll-dropin-this-undefined',
+    file: 'packages/core/src/epoll.ts',
+    find: 'else Reflect.apply(callback, globalThis, [null, fd, events]);',
+    replace: 'else Reflect.apply(callback, undefined, [null, fd, events]);',
+    tests: ['test/epoll-dropin.test'],
+    why: "the drop-in's callback does not get the global object as this, as the peer's does",
+  },
+  {
+    name: 'epoll-dropin-require-loads-esm',
+    file: 'packages/core/package.json',
+    find: '"default": "./dist/cjs/epoll.js"',
+    replace: '"default": "./dist/epoll.js"',
+    tests: ['test/epoll-dropin.test', 'test/epoll-peer.test'],
+    why: "require('@iomux/core/epoll') resolves to the ESM build, which Node < 20.19 cannot require",
+  },
+  {
+    name: 'epoll-dropin-close-keeps-fds',
+    file: 'packages/core/src/watcher.ts',
+    find: '  close(): void {\n    this.#selector.close();',
+    replace: '  close(): void {\n    if (this.#keys.size > 0) return;\n    this.#selector.close();',
+    tests: ['test/epoll-dropin.test', 'test/watcher.test'],
+    why: 'close() with fds still watched does not release them, so the process never exits',
   },
   {
     name: 'uring-remove-not-at-once',
@@ -515,7 +585,11 @@ async function buildNative() {
   return run(cmakeJs, ['compile', '--out', 'packages/native/build-mutant', '-T', 'iomux', '-l', 'error']);
 }
 async function buildTs() {
-  return run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  const esm = await run(tsc, ['-p', 'packages/core/tsconfig.json']);
+  if (esm.code !== 0) return esm;
+  // The CommonJS build too (require('@iomux/core/epoll') loads it).
+  const cjs = await run(tsc, ['-p', 'packages/core/tsconfig.cjs.json']);
+  return cjs.code !== 0 ? cjs : run(process.execPath, ['scripts/cjs-package.mjs', 'packages/core/dist/cjs']);
 }
 
 /**

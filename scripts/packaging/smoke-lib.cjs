@@ -4,7 +4,28 @@
 // is mapped into this process (EXPECT_BINARY: a path fragment it must contain).
 const fs = require('node:fs');
 
-module.exports = async function smoke(core, how) {
+// The subpath @iomux/core/epoll (the drop-in for the npm epoll package): a pipe becomes
+// readable and the callback says so, with the peer's (err, fd, events) and this === globalThis.
+function epollSmoke(core, Epoll) {
+  return /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
+    const [r, w] = core.pipe();
+    /** @this {unknown} @param {Error | null} err @param {number} fd @param {number} events */
+    const onEvent = function (err, fd, events) {
+      poller.remove(fd).close();
+      fs.closeSync(r);
+      fs.closeSync(w);
+      if (err || fd !== r || events !== Epoll.EPOLLIN || this !== globalThis) reject(new Error(`epoll drop-in: ${err} ${fd} ${events}`));
+      else resolve();
+    };
+    const poller = new Epoll(onEvent);
+    poller.add(r, Epoll.EPOLLIN);
+    fs.writeSync(w, 'x');
+  }));
+}
+
+module.exports = async function smoke(core, how, Epoll) {
+  if (typeof Epoll !== 'function') throw new Error(`${how}: @iomux/core/epoll gave no Epoll class`);
+  await epollSmoke(core, Epoll);
   const { backends, createSelector, socketPair, Events } = core;
   const names = backends();
   for (const want of ['select', 'poll', 'epoll']) {
@@ -37,5 +58,6 @@ module.exports = async function smoke(core, how) {
   const expect = process.env.EXPECT_BINARY;
   if (expect && !addon.includes(expect)) throw new Error(`loaded ${addon}, expected a path containing ${expect}`);
   const glibc = /** @type {{ header: { glibcVersionRuntime?: string } }} */ (process.report.getReport()).header.glibcVersionRuntime || 'musl';
-  console.log(`smoke ok (${how}): node ${process.version} ${process.arch} glibc ${glibc}; ${names.join('/')}; ${addon}`);
+  const esmLoads = how === 'require' && process.features.require_module === true ? ', require(esm) available' : how === 'require' ? ', no require(esm)' : '';
+  console.log(`smoke ok (${how}${esmLoads}, @iomux/core/epoll): node ${process.version} ${process.arch} glibc ${glibc}; ${names.join('/')}; ${addon}`);
 };

@@ -1,4 +1,5 @@
 import * as core from '@iomux/core';
+import { Epoll } from '@iomux/core/epoll';
 import smoke from './smoke-lib.cjs';
 
-await smoke(core, 'import');
+await smoke(core, 'import', Epoll);

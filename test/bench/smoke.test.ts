@@ -71,6 +71,7 @@ test('the JSON records the machine and every raw sample', () => {
   for (const k of ['machine', 'kernel', 'node', 'fdLimit', 'FD_SETSIZE', 'date']) assert.ok(k in r.meta, `meta.${k}`);
   assert.type(r.meta.machine.cores, 'number');
   assert.equal(r.notes.filter((n) => /failed/.test(n)), [], 'no step failed');
+  assert.not.ok('peers' in r, 'the peers comparison (npm install, node-gyp) is not in the default run');
 
   // dispatch: C, C+thread and iomux (per-call, into, batched) side by side for every backend
   assert.ok(r.dispatch.raw.length > 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// pnpm bench: iomux's backend comparison benchmarks (issue 6, and the wait()
-// micro-benchmark of issue 3). Everything is measured side by side in one
+// pnpm bench: iomux's backend comparison benchmarks (dispatch, echo, and the
+// wait() micro-benchmark). Everything is measured side by side in one
 // run and reported as ratios; see docs/bench.md for the method.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,8 @@ const USAGE = `usage: pnpm bench [options]
   (no option)       quick profile, under 2 minutes
   --full            the whole matrix (several minutes)
   --smoke           a few seconds, for CI: checks the harness, not the speed
-  --only LIST       dispatch, echo, wait and/or workers, comma-separated (default: all but workers)
+  --only LIST       dispatch, echo, wait, workers and/or peers, comma-separated (default: all but workers
+                    and peers; peers installs the npm epoll package into node_modules/.cache)
   --backend LIST    any of ${BACKENDS.join(', ')} (the backends this machine can run; default: all)
   --cpython         add CPython selectors everywhere (default: dispatch in quick and full, echo in full)
   --no-cpython      leave CPython out
@@ -65,7 +66,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(0);
   } else fail(`unknown option ${a}`);
 }
-for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers'].includes(o)) fail(`--only: unknown part ${o}`);
+for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers', 'peers'].includes(o)) fail(`--only: unknown part ${o}`);
 for (const b of opts.backends) if (!(/** @type {string[]} */ (BACKENDS)).includes(b)) fail(`--backend: ${b} is not one of the backends this machine can run (${BACKENDS.join(', ')})`);
 if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
 if (opts.reps !== null && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps: a positive integer');
@@ -366,11 +367,16 @@ async function runWait() {
 let exitCode = 0;
 /** @type {Awaited<ReturnType<typeof import('./workers.mjs').runWorkers>> | null} */
 let workersPart = null;
+/** @type {Awaited<ReturnType<typeof import('./peers.mjs').runPeers>> | null} */
+let peersPart = null;
 try {
   if (opts.only.includes('dispatch')) await runDispatch();
   if (opts.only.includes('echo')) await runEcho();
   if (opts.only.includes('wait')) await runWait();
   if (opts.only.includes('workers')) workersPart = await (await import('./workers.mjs')).runWorkers({ profile: opts.profile, reps: opts.reps, progress, note });
+  if (opts.only.includes('peers')) {
+    peersPart = await (await import('./peers.mjs')).runPeers({ profile: opts.profile, reps: opts.reps, backends: opts.backends, progress, failure });
+  }
 } catch (err) {
   process.stderr.write(`bench: ${err.stack ?? err}\n`);
   exitCode = 1;
@@ -382,7 +388,7 @@ meta.seconds = +((performance.now() - t0) / 1000).toFixed(1);
 const stamp = meta.date.replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
 const jsonPath = resolve(opts.json ?? join(ROOT, 'bench-results', `bench-${stamp}.json`));
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify(workersPart ? { ...results, workers: workersPart } : results, null, 1) + '\n');
+writeFileSync(jsonPath, JSON.stringify({ ...results, ...(workersPart ? { workers: workersPart } : {}), ...(peersPart ? { peers: peersPart } : {}) }, null, 1) + '\n');
 let svgPath = null;
 if (results.dispatch.summary.length) {
   svgPath = resolve(opts.svg ?? join(ROOT, 'bench-results', 'dispatch.svg'));
@@ -393,7 +399,7 @@ if (results.dispatch.summary.length) {
   );
 }
 
-process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? ''));
+process.stdout.write(dispatchReport(results) + echoReport(results) + waitReport(results) + (workersPart?.report ?? '') + (peersPart?.report ?? ''));
 if (notes.length) process.stdout.write(`\nNotes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 process.stdout.write(`\nraw samples: ${jsonPath}${svgPath ? `\nchart: ${svgPath}` : ''}\ndone in ${meta.seconds}s\n`);
 if (failures > 0) {

@@ -1,6 +1,8 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
+import { fdOrGone } from './fileobj.ts';
 import type { NativeSelector } from './native.ts';
-import type { FileLike, SelectorKey } from './selector.ts';
+import type { FileLike } from './fileobj.ts';
+import type { SelectorKey } from './types.ts';
 
 /**
  * Negative results of a {@link Batch} pass. A recv result (`bytes(i)`) or a
@@ -226,10 +228,10 @@ export class Batch<T = unknown> {
       const fd = words[at]!;
       const fileobj = to[t]!;
       // A registered target must still be registered with the same object,
-      // and a Socket must still own its number: otherwise the number may now
-      // name another connection.
+      // and an object (a Socket, a FileHandle) must still own its number:
+      // otherwise the number may now name another connection.
       if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
-      else if (typeof fileobj === 'object' && fileobj.fileno() !== fd) words[at] = -1;
+      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at] = -1;
     }
     this.#parity = half ^ 1;
     this.#flushed = n;

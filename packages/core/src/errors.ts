@@ -14,6 +14,17 @@ import { native } from './native.ts';
  * ```
  */
 export class SystemError extends Error {
+  /**
+   * `instanceof SystemError` holds for errors made by any copy of this
+   * class in the process: the package's ESM build and its CommonJS build
+   * (`require()`) are two module instances that share one addon.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // A subclass keeps plain instanceof; only the base class is shared.
+    return Object.hasOwn(this, BRAND) && typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
   /** The errno name, e.g. `'ECONNREFUSED'`. */
   readonly code: string;
   /** The negative errno number, e.g. `-111`. */
@@ -36,7 +47,7 @@ export class SystemError extends Error {
     super(
       hostname !== undefined
         ? `${syscall} ${code} ${hostname}`
-        : `${code}: ${description}, ${syscall}`,
+        : `${code}: ${description}, ${syscall}${hint(code, syscall, fd)}`,
     );
     this.name = 'SystemError';
     this.code = code;
@@ -46,6 +57,31 @@ export class SystemError extends Error {
     if (hostname !== undefined) this.hostname = hostname;
   }
 }
+
+/**
+ * What a bare errno would leave the reader guessing: why the call failed and
+ * what to do instead, appended to the message (code, errno and syscall stay
+ * Node's).
+ */
+function hint(code: string, syscall: string, fd: number | undefined): string {
+  // epoll_ctl(2) says EPERM only for a file without a poll method: a regular
+  // file, a directory, or a device such as /dev/null, which are always ready
+  // (stdin under cron or systemd is often one of them).
+  if (code === 'EPERM' && syscall === 'epoll_ctl') {
+    const what = fd === undefined ? 'the fd' : `fd ${fd}`;
+    return (
+      ` (${what} is a regular file, a directory or a device such as /dev/null: epoll cannot watch files that are` +
+      ' always ready. Use a PollSelector or SelectSelector, which report such files as always ready, or read the' +
+      ' file directly without a selector)'
+    );
+  }
+  return '';
+}
+
+// The brand both copies recognise: on the class (the base, not subclasses) and on its instances.
+const BRAND = Symbol.for('iomux.SystemError');
+Object.defineProperty(SystemError, BRAND, { value: true });
+Object.defineProperty(SystemError.prototype, BRAND, { value: true });
 
 native.setErrorFactory((errno, syscall, fd, hostname) => new SystemError(errno, syscall, fd, hostname));
 

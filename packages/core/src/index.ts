@@ -32,10 +32,12 @@ export {
   type WaitOptions,
 } from './selector.ts';
 export { capabilities, type BackendCapabilities } from './capabilities.ts';
+export { BACKEND_NAMES } from './registry.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
 export { ReadyList } from './ready-list.ts';
 export { Batch, BatchResult, type BatchOptions } from './batch.ts';
 export { SystemError, type CodedError, type ErrorCode } from './errors.ts';
 export { Socket, socketPair, type Address, type FromFdOptions, type SocketFamily, type SocketType } from './socket.ts';
-export { pipe, raiseFdLimit } from './os.ts';
+export { getBlocking, pipe, raiseFdLimit, setBlocking, type PipeOptions } from './os.ts';
 export { Waker } from './waker.ts';
+export { Watcher, type WatchCallback, type WatcherOptions } from './watcher.ts';

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import { createRequire } from 'node:module';
+import addon from '@iomux/native';
 import type { BackendName } from './registry.ts';
 
 /**
@@ -65,7 +65,6 @@ export type NativeAddress = { host: string; port: number } | { path: string };
 export interface NativeSocketApi {
   socket(family: number, type: number): number;
   socketPair(type?: number): [number, number];
-  setBlocking(fd: number, blocking: boolean): void;
   setIntOption(fd: number, level: number, name: number, value: number): void;
   getIntOption(fd: number, level: number, name: number): number;
   setLinger(fd: number, seconds: number): void;
@@ -97,7 +96,12 @@ export interface NativeAddon {
     factory: (errno: number, syscall: string, fd?: number, hostname?: string) => Error,
   ): void;
   raiseFdLimit(want?: number): number;
-  pipe(): [number, number];
+  /** pipe2(O_CLOEXEC), with O_NONBLOCK on both ends if `nonBlocking`. */
+  pipe(nonBlocking?: boolean): [number, number];
+  /** Sets or clears O_NONBLOCK (fcntl F_GETFL/F_SETFL). */
+  setBlocking(fd: number, blocking: boolean): void;
+  /** Whether O_NONBLOCK is clear. */
+  getBlocking(fd: number): boolean;
   closeFd(fd: number): void;
   /** Wakes the selector whose waker has this id; false if it is closed. */
   wake(id: bigint): boolean;
@@ -116,7 +120,8 @@ export interface NativeAddon {
   socket: NativeSocketApi;
 }
 
-const require = createRequire(import.meta.url);
-
-/** The loaded addon. */
-export const native = require('@iomux/native') as NativeAddon;
+/**
+ * The loaded addon. A default import of the CommonJS package, so the same
+ * source compiles to the ESM build (dist/) and the CommonJS one (dist/cjs/).
+ */
+export const native = addon as NativeAddon;

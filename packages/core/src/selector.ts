@@ -8,43 +8,14 @@ import { ReadyList, fillReadyList } from './ready-list.ts';
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only {@link}ed in doc comments; typedoc resolves the links through it
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
+import { fdOrGone, type FileLike } from './fileobj.ts';
+import type { Ready, SelectorKey, WaitOptions } from './types.ts';
 
-/** An fd number, or any object with a `fileno()` method (such as {@link Socket}). */
-export type FileLike =
-  | number
-  | {
-      /** The object's file descriptor (-1 once closed, for a {@link Socket}). */
-      fileno(): number;
-    };
+export type { FileLike } from './fileobj.ts';
 
 export type { BackendName } from './registry.ts';
 
-/**
- * What `register()` returns and `select()` reports: the registered object,
- * its fd, the interest mask (modifiers included) and the user's data.
- * Keys are immutable; `modify()` replaces the key.
- */
-export interface SelectorKey<T = unknown> {
-  /** What was passed to `register()`. */
-  readonly fileobj: FileLike;
-  /** The file descriptor. */
-  readonly fd: number;
-  /** The interest mask, modifiers included, as an unsigned 32-bit number. */
-  readonly events: number;
-  /** The data passed to `register()` or `modify()`. */
-  readonly data: T;
-}
-
-/** One ready fd: its key and the events that are ready (a non-negative mask). */
-export type Ready<T> = [key: SelectorKey<T>, events: number];
-
-/** Options for {@link Selector.wait}. */
-export interface WaitOptions {
-  /** Milliseconds to wait; `null`/`undefined`: forever; `0` or less: don't wait. */
-  timeoutMs?: number | null;
-  /** Aborting it rejects the pending wait with an `AbortError`. */
-  signal?: AbortSignal;
-}
+export type { SelectorKey, Ready, WaitOptions } from './types.ts';
 
 /** The contract every selector fulfils, whatever its backend. */
 export interface Selector<T = unknown> {
@@ -175,15 +146,17 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Starts watching `fileobj`.
-   * @param fileobj - an fd or an object with `fileno()`
+   * @param fileobj - an fd, an object with `fileno()`, or one with a numeric `fd`
+   *   (`FileHandle`, `process.stdin`): a {@link FileLike}
    * @param events - interest bits from {@link Events}, optionally with `ONESHOT`/`EDGE`/`EXCLUSIVE`;
    *   none at all (0) watches only ERR/HUP/NVAL, which select can never report
    * @param data - anything; returned in the key
    * @throws `ERR_ALREADY_REGISTERED`, `ERR_FD_SETSIZE` (select), `ERR_UNSUPPORTED` (EDGE or
    *   EXCLUSIVE on select/poll; RDHUP without IN on select), `ERR_INVALID_ARG_VALUE` (EXCLUSIVE
    *   with ONESHOT, PRI or RDHUP, which the kernel refuses), other argument errors, or a
-   *   {@link SystemError} (`EBADF` for a closed fd, `EPERM` for a regular file on epoll). A
-   *   failed register leaves no key behind.
+   *   {@link SystemError} (`EBADF` for a closed fd; `EPERM` on epoll for a regular file or
+   *   `/dev/null`, whose message names the cause and the fix). A failed register leaves no
+   *   key behind.
    */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     this.#checkOpen();
@@ -218,7 +191,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
 
   /**
    * Stops watching `fileobj` and returns its key. Works after the fd was
-   * closed (a closed {@link Socket} is found by identity).
+   * closed (a closed {@link Socket}, `FileHandle` or stream is found by identity).
    * @throws `ERR_NOT_REGISTERED`
    */
   unregister(fileobj: FileLike): SelectorKey<T> {
@@ -554,21 +527,12 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #fdOf(fileobj: unknown, lookup: true): number | SelectorKey<T>;
   #fdOf(fileobj: unknown, lookup: false): number;
   #fdOf(fileobj: unknown, lookup: boolean): number | SelectorKey<T> {
-    let fd: unknown = fileobj;
-    if (typeof fileobj === 'object' && fileobj !== null && typeof (fileobj as { fileno?: unknown }).fileno === 'function') {
-      fd = (fileobj as { fileno(): unknown }).fileno();
-      if (typeof fd === 'number' && fd < 0 && lookup) {
-        // A closed Socket answers -1: find it by identity among the keys.
-        for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
-      }
-    } else if (typeof fileobj !== 'number') {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fileobj);
-    }
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) {
-      throw invalidType('fileobj', 'an integer or an object with a fileno() method', fd);
-    }
-    if (fd < 0 || fd > 0x7fffffff) throw invalidValue('fileobj', 'must be a file descriptor >= 0', fd);
-    return fd;
+    const fd = fdOrGone(fileobj);
+    if (typeof fd === 'number') return fd;
+    // An object whose fd is gone (a closed Socket or FileHandle answers -1, a
+    // closed ReadStream null): find it by identity among the keys.
+    if (lookup) for (const key of this.#keys.values()) if (key.fileobj === fileobj) return key;
+    throw fd;
   }
 
   #keyOf(fileobj: FileLike): SelectorKey<T> {

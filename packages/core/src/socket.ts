@@ -198,7 +198,13 @@ export class Socket {
     return this.#fd < 0;
   }
 
-  /** Whether calls block (true, the default) or return `null` on would-block. */
+  /**
+   * Whether calls block (true, the default) or return `null` on would-block,
+   * as last set through iomux ({@link setBlocking}, or the free function
+   * `setBlocking(sock, flag)`). The flag belongs to the open file: a change
+   * made through another fd of it (Node's stream, a child's dup) shows in
+   * `getBlocking(sock)`, which asks the kernel, not here.
+   */
   get blocking(): boolean {
     return this.#blocking;
   }
@@ -206,7 +212,7 @@ export class Socket {
   /** `true`: calls block; `false`: O_NONBLOCK, for use with a selector. */
   setBlocking(flag: boolean): void {
     const fd = this.#open();
-    sock.setBlocking(fd, Boolean(flag));
+    native.setBlocking(fd, Boolean(flag));
     this.#blocking = Boolean(flag);
   }
 

@@ -1,5 +1,5 @@
 // Module entry: per-environment state, errors, constants, and a few process
-// helpers (RLIMIT_NOFILE, pipes) that tests and examples need.
+// helpers (RLIMIT_NOFILE, pipes, the blocking mode of any fd).
 #include "addon.h"
 
 #include <fcntl.h>
@@ -94,11 +94,39 @@ Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(rl.rlim_cur));
 }
 
-// pipe2(O_CLOEXEC) -> [readFd, writeFd]; for tests and course code.
+// pipe2(O_CLOEXEC) -> [readFd, writeFd]; pipe(true) makes both ends
+// O_NONBLOCK in the same call, so no other thread ever sees them blocking.
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int flags = O_CLOEXEC;
+  if (info.Length() > 0 && info[0].ToBoolean()) flags |= O_NONBLOCK;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) ThrowErrno(info.Env(), errno, "pipe2");
+  if (pipe2(fds, flags) != 0) ThrowErrno(info.Env(), errno, "pipe2");
   return FdPair(info.Env(), fds);
+}
+
+// The file status flags of `fd` (F_GETFL), or a SystemError naming fcntl.
+int StatusFlags(Napi::Env env, int fd) {
+  int flags = RetryEintr([&] { return fcntl(fd, F_GETFL); });
+  if (flags < 0) ThrowErrno(env, errno, "fcntl", fd);
+  return flags;
+}
+
+// O_NONBLOCK of any fd (CPython's os.set_blocking): sockets, pipes, FIFOs,
+// ttys, files. The flag belongs to the open file, not the number, so every
+// dup of the fd (in this process or a child's) sees the change.
+void SetBlocking(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  bool blocking = info[1].ToBoolean();
+  int flags = StatusFlags(info.Env(), fd);
+  int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
+  if (want != flags && RetryEintr([&] { return fcntl(fd, F_SETFL, want); }) < 0)
+    ThrowErrno(info.Env(), errno, "fcntl", fd);
+}
+
+// !O_NONBLOCK of any fd (CPython's os.get_blocking).
+Napi::Value GetBlocking(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  return Napi::Boolean::New(info.Env(), (StatusFlags(info.Env(), fd) & O_NONBLOCK) == 0);
 }
 
 void CloseFd(const Napi::CallbackInfo& info) {
@@ -156,11 +184,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("setBlocking", Napi::Function::New(env, SetBlocking));
+  exports.Set("getBlocking", Napi::Function::New(env, GetBlocking));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("constants", Constants(env));
   InitSelector(env, exports);
   InitSocket(env, exports);
   InitWaker(env, exports);
+  InitFds(env, exports);
   return exports;
 }
 

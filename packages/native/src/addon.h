@@ -5,7 +5,10 @@
 
 #include <napi.h>
 
+#include <cerrno>
 #include <unordered_set>
+
+#include "syscall.h"
 
 namespace iomux::detail {
 
@@ -62,5 +65,6 @@ Napi::Array FdPair(Napi::Env env, const int fds[2]);
 
 void InitSelector(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
+void InitFds(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux::detail
