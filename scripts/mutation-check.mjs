@@ -527,6 +527,15 @@ const MUTANTS = [
     why: 'unregister() queues its removal into the next wait: the poll request keeps the closed socket open',
   },
   {
+    name: 'uring-zero-wait-stops-at-20',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      unsigned rounds = zero ? inflight_ / kDeferRunCap + 1 : 0;',
+    replace: '      unsigned rounds = 0;',
+    tests: ['test/many-ready.test'],
+    backend: 'io_uring',
+    why: 'a zero-timeout select() runs only the ~20 completions DEFER_TASKRUN grants one enter: the other ready fds wait for a later call',
+  },
+  {
     name: 'uring-busy-removal-not-resent',
     file: 'packages/native/src/backend_uring.cc',
     find: '      if (!RemovalWasBusy(tag)) return 0;',
