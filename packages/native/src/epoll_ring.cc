@@ -51,7 +51,6 @@ void Store(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); 
 
 // ------------------------------------------------------------ the probe
 
-
 const char* Refusal(int err) {
   switch (err) {
     case ENOSYS:
