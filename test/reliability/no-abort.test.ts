@@ -29,17 +29,17 @@ function child(args: string[], env: Record<string, string> = {}) {
   const proc = spawn(process.execPath, ['--expose-gc', fixture, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  const lines: AsyncIterator<string, undefined> = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const read = async (): Promise<Record<string, unknown>> => {
-    const { value, done } = await lines.next();
-    if (done) {
+    const next = await lines.next();
+    if (next.done) {
       const how = await exit;
       throw new Error(`the child ended (code ${how.code}, signal ${how.signal}) without a line\n${stderr}`);
     }
-    const msg = JSON.parse(value as string) as Record<string, unknown>;
+    const msg = JSON.parse(next.value) as Record<string, unknown>;
     if ('error' in msg) throw new Error(`child: ${String(msg.error)}\n${stderr}`);
     return msg;
   };

@@ -109,7 +109,6 @@ Napi::Function Function(Napi::Env env, const char* name, void* data = nullptr) {
   return Napi::Function(env, fn);
 }
 
-
 // Runs a system call until it is not interrupted by a signal (the one EINTR
 // loop for calls without a deadline; mio's syscall! plays the same part).
 // Returns its result, with errno set when that is negative. Never for
