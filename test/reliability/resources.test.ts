@@ -26,9 +26,9 @@ import { assertNoNewFds, fdTarget, newFds, openFds, sleep, testBackends } from '
 
 const SAN = process.env.IOMUX_SANITIZER === '1';
 const SCALE = SAN ? 10 : 1;
-const BLOCKS = 10;
-const REG_CYCLES = 1_000_000 / SCALE;
-const SOCK_CYCLES = 100_000 / SCALE;
+const REG_BLOCKS = 8;
+const REG_CYCLES = 600_000 / SCALE; // in REG_BLOCKS blocks, after a 50,000-cycle warm-up
+const SOCK_CYCLES = 100_000 / SCALE; // in 10 blocks
 
 const gc = (globalThis as { gc?: () => void }).gc;
 function rssMiB(): number {
@@ -43,19 +43,23 @@ const median = (xs: number[]): number => {
 };
 
 /**
- * Runs `cycle` `warmup` times, then `cycles` times in BLOCKS equal blocks,
+ * Runs `cycle` `warmup` times, then `cycles` times in `blocks` equal blocks,
  * and checks that no fd is left over and that RSS has no slope: the median
  * block's growth must stay under `boundBytesPerCycle` per cycle (see the
  * comment at the top of the file).
  */
-async function checkFlat(what: string, cycles: number, warmup: number, boundBytesPerCycle: number, cycle: (i: number) => void): Promise<void> {
+async function checkFlat(
+  what: string,
+  { cycles, blocks, warmup, boundBytesPerCycle }: { cycles: number; blocks: number; warmup: number; boundBytesPerCycle: number },
+  cycle: (i: number) => void,
+): Promise<void> {
   for (let i = 0; i < warmup; i++) cycle(i);
   const fds0 = openFds();
-  const perBlock = cycles / BLOCKS;
+  const perBlock = cycles / blocks;
   const rss0 = rssMiB();
   const growth: number[] = [];
   let last = rss0;
-  for (let blk = 0; blk < BLOCKS; blk++) {
+  for (let blk = 0; blk < blocks; blk++) {
     for (let i = 0; i < perBlock; i++) cycle(warmup + blk * perBlock + i);
     const now = rssMiB();
     growth.push(now - last);
@@ -71,7 +75,7 @@ async function checkFlat(what: string, cycles: number, warmup: number, boundByte
   if (!SAN) {
     assert.ok(
       slope < boundBytesPerCycle,
-      `${what}: RSS grows ${slope.toFixed(1)} bytes per cycle (median of ${BLOCKS} blocks; bound ${boundBytesPerCycle}): a leak`,
+      `${what}: RSS grows ${slope.toFixed(1)} bytes per cycle (median of ${blocks} blocks; bound ${boundBytesPerCycle}): a leak`,
     );
   }
 }
@@ -99,8 +103,8 @@ for (const b of testBackends()) {
         if ((i & 255) === 0) sel.select(0);
         sel.unregister(fd);
       };
-      // Warm-up: the JIT, the allocator and most of V8's heap sizing.
-      await checkFlat(`${b} register/unregister x${REG_CYCLES}`, REG_CYCLES, REG_CYCLES / 5, 12, cycle);
+      const warmup = 50_000 / SCALE; // the JIT and the allocator
+      await checkFlat(`${b} register/unregister x${REG_CYCLES}`, { cycles: REG_CYCLES, blocks: REG_BLOCKS, warmup, boundBytesPerCycle: 12 }, cycle);
       assert.is(sel.getMap().size, 0);
       // Still works.
       sel.register(fds[1]!, Events.IN); // the end that sent: nothing to read
@@ -128,7 +132,7 @@ test(`${SOCK_CYCLES.toLocaleString('en')} socket open/close cycles keep fds and 
     for (const s of socks) s.close();
   };
   let opened = 0;
-  await checkFlat(`socket open/close x${SOCK_CYCLES}`, SOCK_CYCLES, 5_000, 100, (i) => {
+  await checkFlat(`socket open/close x${SOCK_CYCLES}`, { cycles: SOCK_CYCLES, blocks: 10, warmup: 5_000, boundBytesPerCycle: 100 }, (i) => {
     cycle(i);
     opened++;
   });
@@ -157,7 +161,7 @@ test(`${(SOCK_CYCLES / 20).toLocaleString('en')} loopback connect/accept/echo/cl
     s.close();
   };
   try {
-    await checkFlat(`loopback connect/accept x${n}`, n, 500, 1000, cycle);
+    await checkFlat(`loopback connect/accept x${n}`, { cycles: n, blocks: 10, warmup: 500, boundBytesPerCycle: 1000 }, cycle);
   } finally {
     srv.close();
   }
