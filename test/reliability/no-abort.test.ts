@@ -136,7 +136,7 @@ async function threadScenario(limit: (pid: number) => string, lift: (pid: number
     const how = limit(c.proc.pid!);
     c.send('limited');
     const { limited } = (await c.read()) as { limited: Record<string, Record<string, unknown>[]> };
-    console.log(`  ${how}: ${threaded.map((b) => `${b} ${limited[b]!.map((e) => e.code ?? JSON.stringify(e)).join(', ')}`).join('; ')}`);
+    console.log(`  ${how}: ${threaded.map((b) => `${b} ${limited[b]!.map((e) => (typeof e.code === 'string' ? e.code : JSON.stringify(e))).join(', ')}`).join('; ')}`);
     for (const b of threaded) {
       for (const [i, got] of limited[b]!.entries()) {
         assert.equal(
