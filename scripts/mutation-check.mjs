@@ -537,7 +537,7 @@ const MUTANTS = [
     name: 'waker-ids-reused',
     file: 'packages/native/src/waker.cc',
     find: 'uint64_t id = r.next_id++;',
-    replace: 'uint64_t id = r.fds.size() + 1;',
+    replace: 'uint64_t id = 1;\n  while (r.fds.count(id) != 0) id++;  // the lowest id no live waker holds',
     tests: ['test/waker.test'],
     backend: 'poll',
     why: "a closed selector's Waker wakes the selector that took its id (and wake() says true)",
