@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // pnpm soak — holds many concurrent connections on an example echo server
-// and checks that not one byte is lost or corrupted (issue 5).
+// and checks that not one byte is lost or corrupted.
 //
 //   pnpm soak                                   10,000 connections, 30 s, epoll-edge-echo on epoll
 //   pnpm soak --connections 2000 --duration 5   the CI version

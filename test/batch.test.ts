@@ -370,6 +370,97 @@ for (const b of testBackends()) {
       void q;
     }));
 
+  test(`${b}: a send is cancelled when its target changes after it was queued: a detached Socket, an object whose fileno() moved`, () =>
+    withScope((s) => {
+      const sel = s.selector(b);
+      const batch = sel.batch();
+      // Queued, then detached (not closed): the Socket no longer owns the number.
+      const [a, c] = pair(s);
+      const t0 = batch.send(a, 'one');
+      const fd = a.detach();
+      s.add(Socket.fromFd(fd));
+      batch.run(0);
+      assert.is(batch.sent(t0), BatchResult.CANCELLED);
+      assert.is(c.recv(10), null, 'nothing was sent to the number the Socket let go of');
+      // An object (not a Socket) whose fileno() changes between the queueing
+      // and the flush, with no Socket closed and no registration changed.
+      const [p, q] = pair(s);
+      const obj = { n: p.fileno(), fileno() { return this.n; } };
+      const t1 = batch.send(obj, 'two');
+      obj.n = -1;
+      batch.run(0);
+      assert.is(batch.sent(t1), BatchResult.CANCELLED);
+      assert.is(q.recv(10), null);
+      // The same object, unchanged: sent.
+      obj.n = p.fileno();
+      const t2 = batch.send(obj, 'three');
+      batch.run(0);
+      assert.is(batch.sent(t2), 5);
+      assert.is(q.recv(10)?.toString(), 'three');
+      // A pass with nothing changed after one that re-checked: a send to a
+      // registered Socket still goes out, and one closed after queueing does not.
+      sel.register(p, IN);
+      const t3 = batch.send(p, 'four');
+      batch.run(0);
+      assert.is(batch.sent(t3), 4);
+      assert.is(q.recv(10)?.toString(), 'four');
+      const t4 = batch.send(q, 'five');
+      q.close();
+      batch.run(0);
+      assert.is(batch.sent(t4), BatchResult.CANCELLED);
+      assert.is(p.recv(10)?.length, 0, 'p reads the end of the stream, not the bytes queued for the closed peer');
+      // Queued after a pass that already saw the close: a registered Socket
+      // closed without unregistering is found by identity, and its send is
+      // cancelled, not sent to whatever now has its number.
+      const old = p.fileno();
+      p.close();
+      batch.run(0);
+      const [u, v] = pair(s);
+      const reused = u.fileno() === old ? u : v.fileno() === old ? v : null;
+      const t5 = batch.send(p, 'six');
+      batch.run(0);
+      assert.is(batch.sent(t5), BatchResult.CANCELLED);
+      if (reused) assert.is((reused === u ? v : u).recv(10), null, 'the socket on the reused number got nothing');
+      sel.unregister(p);
+    }));
+
+  test(`${b}: entries keep the keys they had when run() returned through modify(), re-registration and close()`, () =>
+    withScope((s) => {
+      const sel = s.selector<string>(b);
+      const batch = sel.batch();
+      const [x, xp] = pair(s);
+      const [y, yp] = pair(s);
+      sel.register(x, IN, 'x');
+      sel.register(y, IN, 'y');
+      xp.send('1');
+      yp.send('2');
+      let n = 0;
+      for (let tries = 0; tries < 20 && n < 2; tries++) n = batch.run(50);
+      assert.is(n, 2);
+      const ix = batch.fd(0) === x.fileno() ? 0 : 1;
+      const iy = 1 - ix;
+      const kx = batch.key(ix);
+      const ky = batch.key(iy);
+      assert.is(kx, sel.getKey(x), 'before any change an entry answers the registered key');
+      assert.is(ky.data, 'y');
+      sel.modify(x, IN, 'x2');
+      assert.is(batch.key(ix), kx, 'modify() does not change an entry of the pass');
+      assert.is(batch.key(ix).data, 'x');
+      sel.unregister(y);
+      sel.register(y, IN, 'y2');
+      assert.is(batch.key(iy), ky, 'nor does re-registering its fd');
+      // The next pass reads the keys as they are now.
+      n = 0;
+      for (let tries = 0; tries < 20 && n < 2; tries++) n = batch.run(50);
+      assert.is(n, 2);
+      const now = new Set([batch.key(0).data, batch.key(1).data]);
+      assert.equal(now, new Set(['x2', 'y2']));
+      const k0 = batch.key(0);
+      sel.close();
+      assert.is(batch.key(0), k0, 'entries answer after close()');
+      assert.ok(['x2', 'y2'].includes(batch.key(1).data));
+    }));
+
   test(`${b}: a handler may unregister or close fds mid-batch`, () =>
     withScope((s) => {
       const sel = s.selector<number>(b);

@@ -469,7 +469,7 @@ for (const b of testBackends()) {
     else expectEvents(sel, w2, ERR);
   });
 
-  // The empty interest mask (contract v2): no interest bit, so only the
+  // The empty interest mask: no interest bit, so only the
   // always-reported conditions. poll and epoll report a pure hang-up as
   // exactly HUP; select has no set for them and never reports the fd
   // (capabilities.watchesEmptyMask).

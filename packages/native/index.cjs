@@ -1,6 +1,7 @@
 'use strict';
 // Finds the addon binary for this process, in this order:
-//   1. IOMUX_ADDON, if set (another build of it, e.g. the sanitizer build), and nothing else;
+//   1. IOMUX_ADDON, if set, and nothing else: a documented development switch (docs/packaging.md)
+//      that runs the same code on another build (the sanitizer build, a mutant, a debug build);
 //   2. build/Release/iomux.node, a local source build (the workspace's, or one made at install);
 //   3. prebuilds/<platform>-<arch>/iomux.napi.<libc>.node, shipped in the package.
 // Nothing here depends on the install script having run: pnpm 10 and newer npm skip

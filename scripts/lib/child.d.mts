@@ -43,7 +43,6 @@ export interface Server extends Child {
 }
 
 export const READY_LINE: RegExp;
-export function readyLine(host: string, port: number, backend: string): string;
 export function killAll(): void;
 export function liveCount(): number;
 export function killChildrenOnSignals(who: string): void;

@@ -17,16 +17,6 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 export const READY_LINE = /^listening on (\S+):(\d+) backend=(\S+)(?: \w+=\S+)*$/m;
 
 /**
- * The ready line for a server listening on `host`:`port` with `backend`.
- * @param {string} host
- * @param {number} port
- * @param {string} backend
- */
-export function readyLine(host, port, backend) {
-  return `listening on ${host}:${port} backend=${backend}`;
-}
-
-/**
  * Every child still running, with how to signal it (its whole process group
  * when it was started detached, e.g. through a shell or pnpm).
  * @type {Map<import('node:child_process').ChildProcess, (sig: NodeJS.Signals) => void>}

@@ -192,7 +192,7 @@ for (const b of testBackends()) {
         throws(`register(fd, ${v})`, () => sel.register(a, v), VALUE);
         throws(`modify(fd, ${v})`, () => sel.modify(c, v), VALUE);
       }
-      // No interest bit is a valid mask (contract v2): only ERR/HUP/NVAL are watched.
+      // No interest bit is a valid mask: only ERR/HUP/NVAL are watched.
       for (const v of [0, Events.ERR, Events.HUP, Events.NVAL, Events.ONESHOT, Events.ERR | Events.HUP | Events.NVAL]) {
         assert.is(sel.register(a, v).events, v, `register(fd, ${formatEvents(v)})`);
         sel.unregister(a);

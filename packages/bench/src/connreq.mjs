@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Connection per request (issue 19 §3): what a registration costs when every
+// Connection per request: what a registration costs when every
 // connection lives for one request. A server loop (one blocking select(),
 // level-triggered) accepts, registers, reads one 64 B request, answers it,
 // unregisters and closes; `--conns` clients each run `--requests` such

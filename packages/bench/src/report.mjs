@@ -101,6 +101,6 @@ export function waitReport(results, md = false) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = JSON.parse(readFileSync(process.argv[2], 'utf8'));
   const svgAt = process.argv.indexOf('--svg');
-  if (svgAt > 0) writeFileSync(process.argv[svgAt + 1], dispatchSvg(results.dispatch.summary, chartMeta(results.meta, results.dispatch.summary)));
+  if (svgAt > 0) writeFileSync(process.argv[svgAt + 1], dispatchSvg(results.dispatch.summary, chartMeta(results.meta)));
   process.stdout.write(dispatchReport(results, true) + echoReport(results, true) + waitReport(results, true));
 }

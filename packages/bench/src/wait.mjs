@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// wait() against select(), per backend (issue 3): round trips per second of a
+// wait() against select(), per backend: round trips per second of a
 // one-byte ping-pong over a socket pair. The far end is a worker thread doing
 // blocking read/write on its fd, so every round trip really waits: select()
 // blocks the main thread in the system call, wait() goes through the event

@@ -1,7 +1,9 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { fdOrGone } from './fileobj.ts';
 import type { NativeSelector } from './native.ts';
-import type { FileLike, SelectorKey } from './selector.ts';
+import type { FileLike } from './fileobj.ts';
+import type { SelectorKey } from './types.ts';
+import { releasedSockets, Socket } from './socket.ts';
 
 /**
  * Negative results of a {@link Batch} pass. A recv result (`bytes(i)`) or a
@@ -42,6 +44,11 @@ export interface BatchHost<T> {
   target(fileobj: FileLike): SelectorKey<T> | number;
   checkOpen(): void;
   timeout(timeoutMs: unknown): number;
+  /**
+   * Installs the batch's hook, which the selector calls just before it
+   * changes its keys (`removing`: a registration goes away).
+   */
+  watchKeys(hook: (removing: boolean) => void): void;
 }
 
 // Layout shared with packages/native/src/batch.h: ready records, then two
@@ -51,6 +58,13 @@ export interface BatchHost<T> {
 const READY_STRIDE = 4; // fd, events, result, aux (offset or errno)
 const SEND_STRIDE = 5; // fd, offset, length, result, errno
 const MAX_IO = 0x7fffffff;
+// Copies up to this many bytes with a loop: TypedArray.prototype.set costs
+// more than the copy for the one-byte sends of a dispatch loop.
+const SMALL_COPY = 32;
+// A target whose fileno is this method reads a Socket's own number, which
+// changes only on close or detach.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
+const socketFileno = Socket.prototype.fileno;
 
 const outOfRange = (name: string, i: unknown, length: number) =>
   codedError(RangeError, 'ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be >= 0 and < ${length}. Received ${String(i)}`);
@@ -83,23 +97,40 @@ export class Batch<T = unknown> {
   #parity = 0; // the half the next run() flushes from and receives into
   // The last pass (half #parity ^ 1).
   #length = 0;
+  // key(i) reads the selector's keys until they change; the first change
+  // after a pass copies the entries' keys here first (#pinned).
   #keys: (SelectorKey<T> | undefined)[] = [];
+  #pinned = false;
   #flushed = 0;
   // Queued for the next pass (half #parity).
   #queued = 0;
-  #sendUsed = 0; // bytes of this half's send data in use
-  // Per half and ticket: the target object, and whether it was registered when queued.
-  #to: [FileLike[], FileLike[]] = [[], []];
-  #registered: [boolean[], boolean[]] = [[], []];
+  // Where the next copied send data goes in buffer, and the end of this
+  // half's send data.
+  #sendAt = 0;
+  #sendEnd = 0;
+  // Per queued send, at 4 * ticket + 2 * half: the target object, then
+  // whether it was registered when queued (one flat array: one store check
+  // per send instead of two nested ones).
+  #targets: (FileLike | boolean)[] = [];
+  // Each queued send's target is checked when it is queued. The flush checks
+  // them again only if something could have changed the answer since the
+  // last flush: a registration went away, a Socket let go of its number, or
+  // a send was queued to an object that is not a plain Socket (whose
+  // fileno() or fd may change without telling anyone).
+  #recheck = false;
+  #released = releasedSockets();
 
   /** @internal Use {@link BaseSelector.batch}. */
   constructor(host: BatchHost<T>, options: BatchOptions = {}) {
     if (typeof options !== 'object' || options === null) throw invalidType('options', 'of type object', options);
     this.#host = host;
+    host.watchKeys((removing) => this.#keysChanging(removing));
     this.#recvBytes = size('options.recvBytes', options.recvBytes, 256 * 1024, 1);
     const sendBytes = size('options.sendBytes', options.sendBytes, 64 * 1024, 0);
     const sendCap = size('options.sendCapacity', options.sendCapacity, 64, 1);
     this.#layout(Math.max(16, host.keys.size), sendCap, sendBytes);
+    this.#sendAt = this.#sendStart(0);
+    this.#sendEnd = this.#sendAt + sendBytes;
   }
 
   /**
@@ -141,10 +172,11 @@ export class Batch<T = unknown> {
    */
   send(fileobj: FileLike, data: Uint8Array | string): number {
     this.#host.checkOpen();
-    const target = this.#host.target(fileobj);
+    const target = this.#target(fileobj);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(bytes instanceof Uint8Array)) throw invalidType('data', 'a string or an instance of Uint8Array', data);
-    return this.#queue(target, fileobj, this.#copy(bytes), bytes.byteLength);
+    const n = bytes.length;
+    return this.#queue(target, fileobj, this.#copy(bytes, n), n);
   }
 
   /**
@@ -157,7 +189,7 @@ export class Batch<T = unknown> {
    */
   sendRange(fileobj: FileLike, offset: number, length: number): number {
     this.#host.checkOpen();
-    const target = this.#host.target(fileobj);
+    const target = this.#target(fileobj);
     const end = this.#buffer.length;
     if (!Number.isInteger(offset) || offset < 0 || offset > end) throw outOfRange('offset', offset, end + 1);
     if (!Number.isInteger(length) || length < 0 || offset + length > end) throw outOfRange('length', length, end - offset + 1);
@@ -180,8 +212,8 @@ export class Batch<T = unknown> {
     if (left <= 0) return -1;
     const from = w[at + 1]! + taken;
     const half = this.#parity ^ 1;
-    const fileobj = this.#to[half]![ticket]!;
-    const target = this.#registered[half]![ticket] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    const fileobj = this.#targets[4 * ticket + 2 * half] as FileLike;
+    const target = this.#targets[4 * ticket + 2 * half + 1] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
     // The copy may grow the memory: copy first, from the current buffer.
     const offset = this.#copyWithin(from, left);
     return this.#queue(target, fileobj, offset, left);
@@ -216,34 +248,20 @@ export class Batch<T = unknown> {
     const keys = host.keys;
     // Room for every key plus the waker's pair (a backend reports at most that many).
     if (keys.size + 1 > this.#readyCap) this.#grow(2 * (keys.size + 1), this.#sendCap, this.#sendBytes);
-    const words = this.#words;
     const half = this.#parity;
-    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
     const n = this.#queued;
-    const to = this.#to[half]!;
-    const registered = this.#registered[half]!;
-    for (let t = 0; t < n; t++) {
-      const at = base + SEND_STRIDE * t;
-      const fd = words[at]!;
-      const fileobj = to[t]!;
-      // A registered target must still be registered with the same object,
-      // and an object (a Socket, a FileHandle) must still own its number:
-      // otherwise the number may now name another connection.
-      if (registered[t] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
-      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at] = -1;
-    }
+    const released = releasedSockets();
+    if (n > 0 && (this.#recheck || released !== this.#released)) this.#cancelStale(half, n);
+    this.#recheck = false;
+    this.#released = released;
     this.#parity = half ^ 1;
     this.#flushed = n;
     this.#queued = 0;
-    this.#sendUsed = 0;
+    this.#sendAt = this.#sendStart(half ^ 1);
+    this.#sendEnd = this.#sendAt + this.#sendBytes;
     this.#length = 0;
+    this.#pinned = false;
     const m = host.native.batchRun(timeout, n, half);
-    const ks = this.#keys;
-    for (let i = 0; i < m; i++) {
-      const key = keys.get(words[READY_STRIDE * i]!);
-      if (i === ks.length) ks.push(key);
-      else ks[i] = key;
-    }
     this.#length = m;
     return m;
   }
@@ -255,7 +273,8 @@ export class Batch<T = unknown> {
 
   /** The key of entry `i` of the last pass (as it was when `run()` returned). */
   key(i: number): SelectorKey<T> {
-    return this.#keys[this.#entry(i)]!;
+    const e = this.#entry(i);
+    return this.#pinned ? this.#keys[e]! : this.#host.keys.get(this.#words[READY_STRIDE * e]!)!;
   }
 
   /** The fd of entry `i`. */
@@ -337,21 +356,39 @@ export class Batch<T = unknown> {
     return 2 * this.#recvBytes + half * this.#sendBytes;
   }
 
-  // Room for n more bytes of send data in the current half; returns where they go.
-  #reserve(n: number): number {
-    if (this.#sendUsed + n > this.#sendBytes) {
-      const want = Math.max(2 * this.#sendBytes, this.#sendUsed + n);
-      if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
-      this.#grow(this.#readyCap, this.#sendCap, want);
+  // The key of a registered fileobj, else its fd. An open Socket (its own
+  // fileno(), a number >= 0) takes the short way; everything else, with its
+  // argument errors, the selector's.
+  #target(fileobj: FileLike): SelectorKey<T> | number {
+    if (typeof fileobj === 'object' && fileobj !== null && (fileobj as { fileno?: unknown }).fileno === socketFileno) {
+      const fd = (fileobj as Socket).fileno();
+      if (fd >= 0) return this.#host.keys.get(fd) ?? fd;
     }
-    const at = this.#sendStart(this.#parity) + this.#sendUsed;
-    this.#sendUsed += n;
+    return this.#host.target(fileobj);
+  }
+
+  // Room for n more bytes of send data in the current half; returns where they go.
+  // (Small, so that the JIT inlines it into send().)
+  #reserve(n: number): number {
+    const at = this.#sendAt;
+    if (at + n > this.#sendEnd) return this.#reserveGrown(n);
+    this.#sendAt = at + n;
     return at;
   }
 
-  #copy(bytes: Uint8Array): number {
-    const at = this.#reserve(bytes.byteLength);
-    this.#buffer.set(bytes, at);
+  #reserveGrown(n: number): number {
+    const used = this.#sendAt - this.#sendStart(this.#parity);
+    const want = Math.max(2 * this.#sendBytes, used + n);
+    if (2 * this.#recvBytes + 2 * want > MAX_IO) throw outOfRange('data.byteLength', n, MAX_IO);
+    this.#grow(this.#readyCap, this.#sendCap, want);
+    return this.#reserve(n);
+  }
+
+  #copy(bytes: Uint8Array, n: number): number {
+    const at = this.#reserve(n);
+    const buffer = this.#buffer;
+    if (n <= SMALL_COPY) for (let k = 0; k < n; k++) buffer[at + k] = bytes[k]!;
+    else buffer.set(bytes, at);
     return at;
   }
 
@@ -374,17 +411,68 @@ export class Batch<T = unknown> {
     const half = this.#parity;
     const at = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap + SEND_STRIDE * t;
     const registered = typeof target !== 'number';
-    const w = this.#words;
-    w[at] = registered ? target.fd : target;
-    w[at + 1] = offset;
-    w[at + 2] = length;
-    w[at + 3] = 0;
-    w[at + 4] = 0;
+    const fd = registered ? target.fd : target;
     // A registered target is checked against its key's object (which may be
     // the number it was registered as, even when `fileobj` is its Socket).
-    this.#to[half]![t] = registered ? target.fileobj : fileobj;
-    this.#registered[half]![t] = registered;
+    const to = registered ? target.fileobj : fileobj;
+    const w = this.#words;
+    w[at] = this.#stale(to, fd) ? -1 : fd | 0;
+    w[at + 1] = offset | 0;
+    w[at + 2] = length | 0;
+    w[at + 3] = 0;
+    w[at + 4] = 0;
+    const k = 4 * t + 2 * half;
+    this.#targets[k] = to;
+    this.#targets[k + 1] = registered;
     return t;
+  }
+
+  // An object target no longer owns `fd` (a closed Socket found among the
+  // keys by identity): its send is cancelled, never sent to the number. A
+  // plain Socket's number changes only when it lets go of it, which the
+  // flush learns from releasedSockets(); any other object is checked again
+  // at the flush.
+  #stale(to: FileLike, fd: number): boolean {
+    if (typeof to !== 'object') return false;
+    if ((to as { fileno?: unknown }).fileno === socketFileno) return (to as Socket).fileno() !== fd;
+    this.#recheck = true;
+    return fdOrGone(to) !== fd;
+  }
+
+  // The check of every queued send just before the flush (when #recheck or
+  // a released Socket says it may have changed): a registered target must
+  // still be registered with the same object, and an object (a Socket, a
+  // FileHandle) must still own its number; otherwise the number may now
+  // name another connection.
+  #cancelStale(half: number, n: number): void {
+    const words = this.#words;
+    const keys = this.#host.keys;
+    const base = READY_STRIDE * this.#readyCap + half * SEND_STRIDE * this.#sendCap;
+    const targets = this.#targets;
+    for (let t = 0; t < n; t++) {
+      const at = base + SEND_STRIDE * t;
+      const fd = words[at]!;
+      const fileobj = targets[4 * t + 2 * half] as FileLike;
+      if (targets[4 * t + 2 * half + 1] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
+      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at] = -1;
+    }
+  }
+
+  // Called by the selector just before its keys change: the entries of the
+  // last pass keep the keys they had (2.7), and a registration that goes
+  // away makes the next flush check its queued sends.
+  #keysChanging(removing: boolean): void {
+    if (removing) this.#recheck = true;
+    if (this.#pinned) return;
+    this.#pinned = true;
+    const keys = this.#host.keys;
+    const ks = this.#keys;
+    const words = this.#words;
+    for (let i = 0; i < this.#length; i++) {
+      const key = keys.get(words[READY_STRIDE * i]!);
+      if (i === ks.length) ks.push(key);
+      else ks[i] = key;
+    }
   }
 
   #layout(readyCap: number, sendCap: number, sendBytes: number): void {
@@ -408,15 +496,18 @@ export class Batch<T = unknown> {
   #grow(readyCap: number, sendCap: number, sendBytes: number): void {
     const old = { words: this.#words, buffer: this.#buffer, readyCap: this.#readyCap, sendCap: this.#sendCap, sendBytes: this.#sendBytes };
     const oldSendStart = [this.#sendStart(0), this.#sendStart(1)];
+    const used = this.#sendAt - oldSendStart[this.#parity]!;
     this.#layout(readyCap, sendCap, sendBytes);
+    this.#sendAt = this.#sendStart(this.#parity) + used;
+    this.#sendEnd = this.#sendStart(this.#parity) + sendBytes;
     const w = this.#words;
     w.set(old.words.subarray(0, READY_STRIDE * Math.min(old.readyCap, readyCap)), 0);
     for (let h = 0; h < 2; h++) {
       const from = READY_STRIDE * old.readyCap + h * SEND_STRIDE * old.sendCap;
       const to = READY_STRIDE * readyCap + h * SEND_STRIDE * sendCap;
       w.set(old.words.subarray(from, from + SEND_STRIDE * old.sendCap), to);
-      const used = h === this.#parity ? this.#queued : this.#flushed;
-      for (let t = 0; t < used; t++) {
+      const records = h === this.#parity ? this.#queued : this.#flushed;
+      for (let t = 0; t < records; t++) {
         const off = w[to + SEND_STRIDE * t + 1]!;
         for (let s = 0; s < 2; s++) {
           if (off >= oldSendStart[s]! && off <= oldSendStart[s]! + old.sendBytes) {

@@ -32,6 +32,7 @@ export {
   type WaitOptions,
 } from './selector.ts';
 export { capabilities, type BackendCapabilities } from './capabilities.ts';
+export { BACKEND_NAMES } from './registry.ts';
 export { EVENT_READ, EVENT_WRITE, Events, FD_SETSIZE, constants, formatEvents, type EventName } from './events.ts';
 export { ReadyList } from './ready-list.ts';
 export { Batch, BatchResult, type BatchOptions } from './batch.ts';

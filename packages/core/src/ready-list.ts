@@ -1,5 +1,5 @@
 import { codedError } from './errors.ts';
-import type { Ready, SelectorKey } from './selector.ts';
+import type { Ready, SelectorKey } from './types.ts';
 
 /** @internal Refills a list from the selector's (fd, events) result buffer. */
 export let fillReadyList: <T>(list: ReadyList<T>, n: number, pairs: Int32Array, keys: Map<number, SelectorKey<T>>) => number;

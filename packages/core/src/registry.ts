@@ -11,7 +11,10 @@
  */
 import { native } from './native.ts';
 
-/** Every backend iomux implements, best last among those always present. */
+/**
+ * Every backend iomux implements, whether or not this machine can run it
+ * (`backends()` lists those it can), best last among those always present.
+ */
 export const BACKEND_NAMES = ['select', 'poll', 'epoll', 'io_uring'] as const;
 
 /** The readiness mechanisms iomux implements. */

@@ -9,37 +9,13 @@ import { ReadyList, fillReadyList } from './ready-list.ts';
 import type { Socket } from './socket.ts';
 import { Waker } from './waker.ts';
 import { fdOrGone, type FileLike } from './fileobj.ts';
+import type { Ready, SelectorKey, WaitOptions } from './types.ts';
 
 export type { FileLike } from './fileobj.ts';
 
 export type { BackendName } from './registry.ts';
 
-/**
- * What `register()` returns and `select()` reports: the registered object,
- * its fd, the interest mask (modifiers included) and the user's data.
- * Keys are immutable; `modify()` replaces the key.
- */
-export interface SelectorKey<T = unknown> {
-  /** What was passed to `register()`. */
-  readonly fileobj: FileLike;
-  /** The file descriptor. */
-  readonly fd: number;
-  /** The interest mask, modifiers included, as an unsigned 32-bit number. */
-  readonly events: number;
-  /** The data passed to `register()` or `modify()`. */
-  readonly data: T;
-}
-
-/** One ready fd: its key and the events that are ready (a non-negative mask). */
-export type Ready<T> = [key: SelectorKey<T>, events: number];
-
-/** Options for {@link Selector.wait}. */
-export interface WaitOptions {
-  /** Milliseconds to wait; `null`/`undefined`: forever; `0` or less: don't wait. */
-  timeoutMs?: number | null;
-  /** Aborting it rejects the pending wait with an `AbortError`. */
-  signal?: AbortSignal;
-}
+export type { SelectorKey, Ready, WaitOptions } from './types.ts';
 
 /** The contract every selector fulfils, whatever its backend. */
 export interface Selector<T = unknown> {
@@ -140,6 +116,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   #closed = false;
   #pending: PendingWait<T> | null = null;
   #batch: Batch<T> | null = null;
+  #keysChanging: ((removing: boolean) => void) | null = null; // the batch's hook
   #waker: Waker | null = null;
   #woken = false; // the last collected batch held the waker's pair
   #burst = 0; // wait() results delivered without a turn of the event loop
@@ -198,6 +175,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     }
     const key: SelectorKey<T> = Object.freeze({ fileobj, fd, events: mask, data: data as T });
     // Bookkeeping first, system call second, roll back on failure.
+    this.#keysChanging?.(false);
     this.#keys.set(fd, key);
     try {
       this.#native.add(fd, mask);
@@ -221,6 +199,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
   unregister(fileobj: FileLike): SelectorKey<T> {
     this.#checkOpen();
     const key = this.#keyOf(fileobj);
+    this.#keysChanging?.(true);
     this.#keys.delete(key.fd);
     this.#native.remove(key.fd);
     return key;
@@ -250,6 +229,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     }
     if (mask !== old.events || (mask & Events.ONESHOT) !== 0) this.#native.modify(old.fd, mask);
     const key: SelectorKey<T> = Object.freeze({ fileobj: old.fileobj, fd: old.fd, events: mask, data: data as T });
+    this.#keysChanging?.(false);
     this.#keys.set(key.fd, key);
     return key;
   }
@@ -303,6 +283,9 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
         },
         checkOpen: () => this.#checkOpen(),
         timeout: toNativeTimeout,
+        watchKeys: (hook) => {
+          this.#keysChanging = hook;
+        },
       },
       options,
     );
@@ -442,6 +425,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
     const pending = this.#pending;
     if (pending) this.#finish(pending, null, []);
     this.#native.close();
+    this.#keysChanging?.(true);
     this.#keys.clear();
   }
 

@@ -43,6 +43,16 @@ const fdRegistry = new FinalizationRegistry<number>((fd) => {
   }
 });
 
+// How many Sockets have let go of their number (close(), detach()): a batch
+// that saw no change here since its last flush knows that every Socket it
+// queued a send to still owns the number it had when the send was queued.
+let released = 0;
+
+/** @internal The count of Sockets that gave up their fd so far (close or detach). */
+export function releasedSockets(): number {
+  return released;
+}
+
 // An fd this module already owns (from accept(), socketPair(), fromFd()),
 // handed to the constructor. The class is not exported, so no caller outside
 // this module can make one: `instanceof` is the proof of origin.
@@ -176,6 +186,7 @@ export class Socket {
   detach(): number {
     const fd = this.#open();
     this.#fd = -1;
+    released++;
     if (this.#owned) {
       fdRegistry.unregister(this);
       if (inWorker) native.untrackFd(fd);
@@ -387,6 +398,7 @@ export class Socket {
     const fd = this.#fd;
     if (fd < 0) return;
     this.#fd = -1;
+    released++;
     if (!this.#owned) return;
     fdRegistry.unregister(this);
     if (inWorker) native.untrackFd(fd);

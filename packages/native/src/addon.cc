@@ -152,7 +152,7 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
 
 // The file status flags of `fd` (F_GETFL), or a SystemError naming fcntl.
 int StatusFlags(Napi::Env env, int fd) {
-  int flags = Retry([&] { return fcntl(fd, F_GETFL); });
+  int flags = RetryEintr([&] { return fcntl(fd, F_GETFL); });
   if (flags < 0) ThrowErrno(env, errno, "fcntl", fd);
   return flags;
 }
@@ -165,7 +165,8 @@ void SetBlocking(const Napi::CallbackInfo& info) {
   bool blocking = info[1].ToBoolean();
   int flags = StatusFlags(info.Env(), fd);
   int want = blocking ? (flags & ~O_NONBLOCK) : (flags | O_NONBLOCK);
-  if (want != flags && Retry([&] { return fcntl(fd, F_SETFL, want); }) < 0) ThrowErrno(info.Env(), errno, "fcntl", fd);
+  if (want != flags && RetryEintr([&] { return fcntl(fd, F_SETFL, want); }) < 0)
+    ThrowErrno(info.Env(), errno, "fcntl", fd);
 }
 
 // !O_NONBLOCK of any fd (CPython's os.get_blocking).
@@ -236,6 +237,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelector(env, exports);
   InitSocket(env, exports);
   InitWaker(env, exports);
+  InitFds(env, exports);
   return exports;
 }
 

@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <unordered_set>
 
+#include "syscall.h"
+
 namespace iomux::detail {
 
 // Something that holds kernel objects, threads or libuv handles and must
@@ -109,23 +111,11 @@ Napi::Function Function(Napi::Env env, const char* name, void* data = nullptr) {
   return Napi::Function(env, fn);
 }
 
-// Runs a system call until it is not interrupted by a signal (the one EINTR
-// loop for calls without a deadline; mio's syscall! plays the same part).
-// Returns its result, with errno set when that is negative. Never for
-// close(2), which must not be retried on Linux.
-template <typename F>
-auto Retry(F call) {
-  decltype(call()) r;
-  do {
-    r = call();
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
-
 // [fds[0], fds[1]] as a JS array (pipe2, socketpair).
 Napi::Array FdPair(Napi::Env env, const int fds[2]);
 
 void InitSelector(Napi::Env env, Napi::Object exports);
 void InitSocket(Napi::Env env, Napi::Object exports);
+void InitFds(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux::detail

@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "epoll_ring.h"
+#include "syscall.h"
 
 namespace iomux::detail {
 namespace {
@@ -156,12 +157,7 @@ class EpollBackend final : public Backend {
   // One epoll_wait(2), retrying EINTR with the time left. Returns the count,
   // 0 once the deadline passed, or -errno.
   int Block(const Deadline& deadline, std::vector<epoll_event>* events, int cap) {
-    for (;;) {
-      int r = epoll_wait(epfd_, events->data(), cap, ToKernelMs(deadline));
-      if (r > 0) return r;
-      if (r == 0 && (deadline.forever() || deadline.Expired())) return 0;
-      if (r < 0 && errno != EINTR) return -errno;
-    }
+    return WaitUntil(deadline, [&] { return epoll_wait(epfd_, events->data(), cap, ToKernelMs(deadline)); });
   }
 
   // Turns r epoll events into pairs: the waker drained and reported as

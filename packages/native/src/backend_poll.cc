@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "syscall.h"
 
 namespace iomux::detail {
 namespace {
@@ -69,15 +70,10 @@ class PollBackend final : public Backend {
     // keeps the waiter thread's snapshot from seeing it).
     bool waker = waker_fd_ >= 0;
     if (waker) fds_.push_back(pollfd{waker_fd_, POLLIN, 0});
-    int r;
-    for (;;) {
-      r = poll(fds_.data(), fds_.size(), ToKernelMs(deadline));
-      if (r > 0 || (r == 0 && (deadline.forever() || deadline.Expired()))) break;
-      if (r < 0 && errno != EINTR) {
-        int err = errno;
-        if (waker) fds_.pop_back();
-        return -err;
-      }
+    int r = WaitUntil(deadline, [&] { return poll(fds_.data(), fds_.size(), ToKernelMs(deadline)); });
+    if (r < 0) {
+      if (waker) fds_.pop_back();
+      return r;
     }
     int n = 0;
     if (waker) {
@@ -116,19 +112,9 @@ class PollBackend final : public Backend {
       }
     }
     snapshot_.push_back(pollfd{wake_fd, POLLIN, 0});
-    int r;
-    for (;;) {
-      r = poll(snapshot_.data(), snapshot_.size(), ToKernelMs(deadline));
-      if (r > 0) break;
-      if (r == 0 && (deadline.forever() || deadline.Expired())) {
-        *how = BlockResult::kTimedOut;
-        return 0;
-      }
-      if (r < 0 && errno != EINTR) {
-        *how = BlockResult::kReady;
-        return -errno;
-      }
-    }
+    int r = WaitUntil(deadline, [&] { return poll(snapshot_.data(), snapshot_.size(), ToKernelMs(deadline)); });
+    *how = r == 0 ? BlockResult::kTimedOut : BlockResult::kReady;
+    if (r <= 0) return r;
     out->clear();
     std::lock_guard<std::mutex> lock(mu_);
     if (waker_at != SIZE_MAX && snapshot_[waker_at].revents != 0 && snapshot_[waker_at].fd == waker_fd_) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "syscall.h"
 
 namespace iomux::detail {
 namespace {
@@ -173,19 +174,15 @@ class SelectBackend final : public Backend {
   // caller holds mu_ (Wait) or not (BlockAside, which takes it for the scan).
   template <typename Lock>
   int BlockWith(Sets armed, int nfds, const Deadline& deadline, Sets* seen, int32_t* out, int cap, int* n, Lock lock) {
-    bool excluded_closed = false;
-    for (;;) {
-      *seen = armed;
-      timeval tv{0, 0};  // once closed fds were found, there are results already: don't block
-      timeval* wait = excluded_closed ? &tv : ToTimeval(deadline, &tv);
-      int r = select(nfds, &seen->read, &seen->write, &seen->except, wait);
-      if (r > 0) return r;
-      if (r == 0) {
-        if (excluded_closed || deadline.Expired()) return 0;
-        continue;  // woke before our clock says the time is up
-      }
-      if (errno == EINTR) continue;
-      if (errno != EBADF || excluded_closed) return -errno;
+    // Once closed fds were found there are results already: don't block.
+    Deadline now = Deadline::Now();
+    for (const Deadline* d = &deadline;; d = &now) {
+      int r = WaitUntil(*d, [&] {
+        *seen = armed;
+        timeval tv;
+        return select(nfds, &seen->read, &seen->write, &seen->except, ToTimeval(*d, &tv));
+      });
+      if (r != -EBADF || d == &now) return r;
       [[maybe_unused]] auto held = lock();
       for (int fd = 0; fd <= maxfd_ && fd < nfds; fd++) {
         if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
@@ -198,7 +195,6 @@ class SelectBackend final : public Backend {
           (*n)++;
         }
       }
-      excluded_closed = true;
     }
   }
 

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "syscall.h"
 #include "uring_abi.h"
 
 namespace iomux::detail {
@@ -341,9 +342,7 @@ class IoUringBackend final : public Backend {
     }
     if (LoadAcquire(ring_->cq_tail) != *ring_->cq_head ||
         (LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) != 0 || err != 0) {
-      uint64_t one = 1;
-      while (write(evfd_, &one, sizeof one) < 0 && errno == EINTR) {
-      }
+      EventfdSignal(evfd_);
     }
     return err;
   }

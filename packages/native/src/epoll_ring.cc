@@ -1,5 +1,7 @@
 #include "epoll_ring.h"
 
+#include "syscall.h"
+
 #include "uring_abi.h"
 
 #include <sys/eventfd.h>
@@ -232,9 +234,7 @@ int EpollRing::Reap() {
     TakeCompletions();
   }
   // After the enter, which may itself have signalled it (a completion).
-  uint64_t drained;
-  while (read(event_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
-  }
+  EventfdDrain(event_fd_);
   if (!completed_) return 0;
   completed_ = false;
   int r = result_;

@@ -1,9 +1,12 @@
-// SelectorCore: a backend plus the machinery behind wait(). The JS-facing
-// NativeSelector object is built in selector_js.cc.
+// SelectorCore: a backend, the machinery behind wait(), and the selector's
+// cross-thread waker. The JS-facing NativeSelector object is built in
+// selector_js.cc.
 #include "selector.h"
 
 #include <algorithm>
 #include <cerrno>
+
+#include "waker.h"
 
 namespace iomux::detail {
 
@@ -100,6 +103,33 @@ void SelectorCore::Shutdown() {
   env_->live.erase(this);
   callback_.Reset();
   if (!firing_) async_context_.reset();  // else OnDone() drops it once the callback returns
+}
+
+// ---------------------------------------------------------------- waker
+
+int SelectorCore::EnsureWaker(uint64_t* id) {
+  if (closed()) return EBADF;
+  if (waker_id_ == 0) {
+    int fd = -1, err = 0;
+    uint64_t created = CreateWaker(backend_->Caps().max_fd, &fd, &err);
+    if (created == 0) return err;
+    err = backend_->SetWaker(fd);
+    if (err) {
+      DestroyWaker(created);
+      return err;
+    }
+    waker_id_ = created;
+    Changed();  // a pending threaded wait takes a snapshot that includes it
+  }
+  *id = waker_id_;
+  return 0;
+}
+
+void SelectorCore::DestroyWakerOf() {
+  if (waker_id_ == 0) return;
+  if (backend_) backend_->SetWaker(-1);
+  DestroyWaker(waker_id_);
+  waker_id_ = 0;
 }
 
 }  // namespace iomux::detail

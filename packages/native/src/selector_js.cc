@@ -293,9 +293,9 @@ napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
     napi_value ab;
     void* mem = nullptr;
     size_t bytes = 0;
-    bool is_ab = false;
+    // The reference holds the ArrayBuffer BatchMemory checked (a value's type
+    // never changes); a detached one answers no data and length 0.
     if (s->batch_memory == nullptr || napi_get_reference_value(env, s->batch_memory, &ab) != napi_ok ||
-        napi_is_arraybuffer(env, ab, &is_ab) != napi_ok || !is_ab ||
         napi_get_arraybuffer_info(env, ab, &mem, &bytes) != napi_ok || mem == nullptr || !s->batch.Fits(bytes)) {
       ThrowCoded(Napi::Env(env), ErrorKind::kError, "ERR_INVALID_STATE", "the batch memory is missing or detached");
     }

@@ -22,9 +22,7 @@
 namespace iomux::detail {
 namespace {
 
-bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
-
-// The tail of every non-blocking I/O call once Retry() came back negative:
+// The tail of every non-blocking I/O call once RetryEintr() came back negative:
 // would-block is a normal result (null); anything else is a SystemError.
 Napi::Value WouldBlockOrThrow(Napi::Env env, const char* syscall, int fd) {
   if (WouldBlock(errno)) return env.Null();
@@ -238,7 +236,7 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   // An interrupted blocking connect goes on in the background; calling
   // connect() again would say EALREADY. Wait for it to finish instead.
   pollfd p{fd, POLLOUT, 0};
-  if (Retry([&] { return poll(&p, 1, -1); }) < 0) ThrowErrno(env, errno, "poll", fd);
+  if (RetryEintr([&] { return poll(&p, 1, -1); }) < 0) ThrowErrno(env, errno, "poll", fd);
   int err = 0;
   socklen_t elen = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) ThrowErrno(env, errno, "getsockopt", fd);
@@ -254,7 +252,7 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   socklen_t len;
   int cfd;
   do {
-    cfd = Retry([&] {
+    cfd = RetryEintr([&] {
       len = sizeof ss;
       return accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
     });
@@ -299,7 +297,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   int max = ArgInt(info, 1, "maxBytes");
   if (max <= 0) ThrowRangeError(env, "ERR_INVALID_ARG_VALUE", "maxBytes must be positive");
   RecvTarget t = Target(env, fd, static_cast<size_t>(max));
-  ssize_t n = Retry([&] { return recv(fd, t.data, t.size, 0); });
+  ssize_t n = RetryEintr([&] { return recv(fd, t.data, t.size, 0); });
   if (n < 0) return WouldBlockOrThrow(env, "recv", fd);
   return Result(env, t, static_cast<size_t>(n));
 }
@@ -344,7 +342,7 @@ napi_value RecvInto(napi_env env, napi_callback_info cbinfo) {
     int32_t fd;
     Bytes b;
     FdAndBytes(env, cbinfo, &fd, &b);
-    return IoResult(env, Retry([&] { return recv(fd, b.data, b.length, 0); }), "recv", fd);
+    return IoResult(env, RetryEintr([&] { return recv(fd, b.data, b.length, 0); }), "recv", fd);
   });
 }
 
@@ -357,7 +355,7 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   RecvTarget t = Target(env, fd, static_cast<size_t>(max));
   sockaddr_storage ss;
   socklen_t len;
-  ssize_t n = Retry([&] {
+  ssize_t n = RetryEintr([&] {
     len = sizeof ss;
     return recvfrom(fd, t.data, t.size, 0, reinterpret_cast<sockaddr*>(&ss), &len);
   });
@@ -374,7 +372,7 @@ napi_value Send(napi_env env, napi_callback_info cbinfo) {
     Bytes b;
     FdAndBytes(env, cbinfo, &fd, &b);
     // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
-    return IoResult(env, Retry([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); }), "send", fd);
+    return IoResult(env, RetryEintr([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); }), "send", fd);
   });
 }
 
@@ -384,7 +382,8 @@ Napi::Value SendTo(const Napi::CallbackInfo& info) {
   Bytes b = ArgBytes(info, 1);
   sockaddr_storage ss;
   socklen_t len = ToSockaddr(info, 2, &ss);
-  ssize_t n = Retry([&] { return sendto(fd, b.data, b.length, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len); });
+  ssize_t n =
+      RetryEintr([&] { return sendto(fd, b.data, b.length, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len); });
   if (n < 0) return WouldBlockOrThrow(env, "sendto", fd);
   return Napi::Number::New(env, static_cast<double>(n));
 }

@@ -33,7 +33,6 @@ class UvHandle {
 
   T* get() const { return h_; }
   uv_handle_t* base() const { return reinterpret_cast<uv_handle_t*>(h_); }
-  explicit operator bool() const { return h_ != nullptr; }
 
   void Close() {
     if (h_ == nullptr) return;

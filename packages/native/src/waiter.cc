@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "syscall.h"
 #include "uv_handle.h"
 
 namespace iomux::detail {
@@ -46,19 +47,27 @@ class KernelFdWaiter final : public Waiter {
     deadline_ = deadline;
     int err = backend_->Flush(capacity_->load(std::memory_order_relaxed));
     if (err != 0) return err;
-    int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
-    if (r != 0) {
-      backend_->Idle();
-      return -r;
+    if (!polling_) {
+      int r = uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
+      if (r != 0) {
+        backend_->Idle();
+        return -r;
+      }
+      polling_ = true;
     }
+    uv_ref(poll_.base());  // a pending wait keeps the process alive
     if (!deadline_.forever()) StartTimer();
     armed_ = true;
     return 0;
   }
 
+  // The watch stays in libuv's epoll after a wait ends, unreferenced: the
+  // next wait, usually started from this wait's own callback, then costs no
+  // epoll_ctl (a stop and a start are a delete and an add). A readiness
+  // that comes while no wait is armed ends the watch (OnPoll).
   void Stop() override {
     armed_ = false;
-    uv_poll_stop(poll_.get());
+    uv_unref(poll_.base());
     uv_timer_stop(timer_.get());
     backend_->Idle();
   }
@@ -77,6 +86,13 @@ class KernelFdWaiter final : public Waiter {
 
   static void OnPoll(uv_poll_t* handle, int status, int) {
     auto* self = static_cast<KernelFdWaiter*>(handle->data);
+    if (!self->armed_ || status < 0) {
+      // No wait to tell (what is there stays for the next one's harvest),
+      // or a failed watch: stop watching until the next Start().
+      uv_poll_stop(handle);
+      self->polling_ = false;
+      if (!self->armed_) return;
+    }
     self->Stop();
     self->done_(self->ctx_, status < 0 ? -status : 0, false, nullptr, 0);
   }
@@ -99,6 +115,7 @@ class KernelFdWaiter final : public Waiter {
   void* ctx_;
   Deadline deadline_ = Deadline::Forever();
   bool armed_ = false;
+  bool polling_ = false;  // the uv_poll is started (it may outlive a wait)
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;
 };
@@ -185,12 +202,7 @@ class ThreadWaiter final : public Waiter {
   void Wake() {
     if (!blocking_ || wake_pending_) return;
     wake_pending_ = true;
-    uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the thread will wake.
-    ssize_t r;
-    do {
-      r = write(wake_fd_, &one, sizeof one);
-    } while (r < 0 && errno == EINTR);
+    EventfdSignal(wake_fd_);
   }
 
   // Posts a result for the current wait. Caller holds mu_.
@@ -227,9 +239,7 @@ class ThreadWaiter final : public Waiter {
       // wait that ended without one makes no read: a system call saved per
       // wake-up.)
       if (wake_pending_) {
-        uint64_t drained;
-        while (read(wake_fd_, &drained, sizeof drained) < 0 && errno == EINTR) {
-        }
+        EventfdDrain(wake_fd_);
         wake_pending_ = false;
       }
       if (stopping_) return;
