@@ -16,10 +16,10 @@
 //   node examples/echo-client.mjs --port 10000 [--host 127.0.0.1] [--backend poll]
 import { readSync, writeSync } from 'node:fs';
 import { Events, Socket, createSelector } from '@iomux/core';
-import { backendFlag, exitOnSystemError, fail, parseFlags, portFlag } from './lib/args.mjs';
+import { BACKEND_USAGE, backendFlag, exitOnSystemError, fail, parseFlags, portFlag } from './lib/args.mjs';
 
 const NAME = 'echo-client';
-const BASE = '--port N [--host H] [--backend select|poll|epoll]';
+const BASE = `--port N [--host H] ${BACKEND_USAGE}`;
 // Flags are checked before anything touches the network.
 const values = parseFlags(
   NAME,

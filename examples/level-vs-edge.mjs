@@ -18,12 +18,12 @@
 // Edge triggering is an epoll feature (EPOLLET); select() and poll() only
 // know levels, so on those backends only the level half runs.
 //
-//   node examples/level-vs-edge.mjs [--backend select|poll|epoll] [--bytes N] [--read N]
+//   node examples/level-vs-edge.mjs [--backend select|poll|epoll|io_uring] [--bytes N] [--read N]
 import { Events, createSelector, formatEvents, socketPair } from '@iomux/core';
-import { backendFlag, fail, intFlag, parseFlags } from './lib/args.mjs';
+import { BACKEND_USAGE, backendFlag, fail, intFlag, parseFlags } from './lib/args.mjs';
 
 const NAME = 'level-vs-edge';
-const BASE = '[--backend select|poll|epoll] [--bytes N] [--read N]';
+const BASE = `${BACKEND_USAGE} [--bytes N] [--read N]`;
 const args = parseFlags(
   NAME,
   { backend: { type: 'string', default: 'default' }, bytes: { type: 'string', default: '4096' }, read: { type: 'string', default: '1024' } },

@@ -25,7 +25,7 @@ if (argv[1] === '--') argv.splice(1, 1);
 const [name, ...rest] = argv;
 if (!name || !names.includes(name)) {
   if (name) console.error(`unknown example: ${name}`);
-  console.error(`usage: pnpm example NAME [--backend select|poll|epoll] [--port N] [flags...]`);
+  console.error(`usage: pnpm example NAME [--backend select|poll|epoll|io_uring] [--port N] [flags...]`);
   console.error(`examples (see examples/README.md):\n${names.map((n) => `  ${n}`).join('\n')}`);
   process.exit(1);
 }

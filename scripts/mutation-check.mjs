@@ -527,6 +527,15 @@ const MUTANTS = [
     why: 'unregister() queues its removal into the next wait: the poll request keeps the closed socket open',
   },
   {
+    name: 'uring-zero-wait-stops-at-20',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;',
+    replace: '      if ((LoadAcquire(ring_->sq_flags) & kSqCqOverflow) == 0) break;',
+    tests: ['test/many-ready.test', 'test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'a zero-timeout select() runs only the ~20 completions DEFER_TASKRUN grants one enter: the other ready fds wait for a later call',
+  },
+  {
     name: 'uring-busy-removal-not-resent',
     file: 'packages/native/src/backend_uring.cc',
     find: '      if (!RemovalWasBusy(tag)) return 0;',
@@ -625,6 +634,32 @@ const MUTANTS = [
     replace: "return header.glibcVersionRuntime ? 'glibc' : 'glibc';",
     tests: ['test/loader.test'],
     why: 'the loader picks the glibc prebuild on musl',
+    name: 'uring-overflow-not-drained',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;',
+    replace: '      if ((LoadAcquire(ring_->sq_flags) & kSqTaskrun) == 0) break;',
+    tests: ['test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'on a ring that cannot grow, completions in the kernel overflow list wait for a later round: select(0) misses ready fds',
+  },
+  {
+    name: 'uring-resize-writes-sq-array',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '    bool array = (flags & kSetupNoSqarray) == 0;',
+    replace: '    bool array = true;',
+    tests: ['test/uring-cq.test'],
+    backend: 'io_uring',
+    why: 'a resized ring without an SQ array gets an identity array written over its head and tail words: the ring is corrupted',
+  },
+  {
+    name: 'uring-socket-wakeup-mask-as-state',
+    file: 'packages/native/src/backend_uring.cc',
+    find: '    for (int fd : settle_) check_.push_back(pollfd{fd, static_cast<short>(regs_[fd].events & kInterestBits), 0});',
+    replace:
+      '    for (int fd : settle_) {\n      Reg* r = &regs_[fd];\n      if (r->socket && (r->events & kInterestBits & ~(kIn | kOut)) == 0) {\n        Done(fd, r, r->pending, out, cap, n);\n        continue;\n      }\n      check_.push_back(pollfd{fd, static_cast<short>(r->events & kInterestBits), 0});\n    }',
+    tests: ['test/uring-state.test'],
+    backend: 'io_uring',
+    why: "the extra poll(2) is skipped for sockets watched for IN/OUT: data read before the harvest is reported, a hang-up after the data is not",
   },
 ];
 

@@ -7,6 +7,9 @@
 # binaries need nothing newer than what Node 20 itself needs (glibc 2.28) and no
 # system libstdc++. Then each is checked with objdump; a binary that needs more
 # is a hard failure. See docs/packaging.md.
+# No liburing and no <linux/io_uring.h> are needed: the io_uring backend has
+# its own ABI header (packages/native/src/uring_abi.h) and raw system calls,
+# and checks the running kernel at load, so the same binary runs everywhere.
 #
 # Needs root (debootstrap, chroot, bind mount) and Debian's archive. The root fs
 # is cached outside the repository (IOMUX_CHROOT, default /var/cache/iomux-bullseye)

@@ -50,7 +50,7 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   console.log(
-    'usage: node scripts/soak.mjs [--connections N] [--duration S] [--backend select|poll|epoll] [--example NAME]\n' +
+    'usage: node scripts/soak.mjs [--connections N] [--duration S] [--backend select|poll|epoll|io_uring] [--example NAME]\n' +
       '                             [--max-message BYTES] [--ramp N] [--select-connections N] [--no-select-check]',
   );
   process.exit(0);

@@ -6,7 +6,9 @@ import { backends } from '@iomux/core';
 
 /** @typedef {import('@iomux/core').BackendName} BackendName */
 
-const BASE_USAGE = '[--backend select|poll|epoll] [--host H] [--port N]';
+/** The --backend part of the usage lines: the backends this machine can run (io_uring where its probe succeeds). */
+export const BACKEND_USAGE = `[--backend ${backends().join('|')}]`;
+const BASE_USAGE = `${BACKEND_USAGE} [--host H] [--port N]`;
 
 /** The one usage line an example prints for --help and after every flag error. */
 export function usageLine(name, usage = '', base = BASE_USAGE) {

@@ -6,10 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { FD_SETSIZE, raiseFdLimit } from '@iomux/core';
+import { backends, FD_SETSIZE, raiseFdLimit } from '@iomux/core';
 import { ROOT, SRC, binPath, killAll, runProgram, startServer } from './run.mjs';
 import { chartMeta, dispatchSvg } from './svg.mjs';
 import { dispatchReport, echoReport, fk, f, fx, median, waitReport } from './report.mjs';
+
+// The backends come from the registry (backends(): the ones this machine can
+// run, io_uring where its probe at load succeeded), never spelled here.
+const BACKENDS = backends();
 
 const USAGE = `usage: pnpm bench [options]
 
@@ -18,13 +22,13 @@ const USAGE = `usage: pnpm bench [options]
   --smoke           a few seconds, for CI: checks the harness, not the speed
   --only LIST       dispatch, echo, wait, workers and/or peers, comma-separated (default: all but workers
                     and peers; peers installs the npm epoll package into node_modules/.cache)
-  --backend LIST    select, poll and/or epoll (default: all)
+  --backend LIST    any of ${BACKENDS.join(', ')} (the backends this machine can run; default: all)
   --cpython         add CPython selectors everywhere (default: dispatch in quick and full, echo in full)
   --no-cpython      leave CPython out
   --packed          dispatch: pack the watched fds at the lowest numbers (select reaches N=1,000)
   --layout L        dispatch: pairs (default), packed, or both (the default of --full)
   --reps N          echo and wait: repetitions of each measurement (medians over them)
-  --servers LIST    echo: which servers (c, iomux-B, iomux-B-into, iomux-B-batch for B = select, poll, epoll,
+  --servers LIST    echo: which servers (c, c-io_uring, iomux-B, iomux-B-into, iomux-B-batch for B = a backend,
                     node-net, cpython-selectors)
   --json FILE       where to write every raw sample (default: bench-results/bench-<time>.json)
   --svg FILE        where to write the dispatch chart (default: bench-results/dispatch.svg)
@@ -37,7 +41,7 @@ const lastLine = (/** @type {string} */ out) => /** @type {string} */ (out.trim(
 // ---------------------------------------------------------------- options
 const argv = process.argv.slice(2);
 /** @type {{ profile: string, only: string[], backends: string[], layout: string | null, json: string | null, svg: string | null, cpython: boolean | null, reps: number | null, servers: string[] | null }} */
-const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: ['select', 'poll', 'epoll'], layout: null, json: null, svg: null, cpython: null, reps: null, servers: null };
+const opts = { profile: 'quick', only: ['dispatch', 'echo', 'wait'], backends: [...BACKENDS], layout: null, json: null, svg: null, cpython: null, reps: null, servers: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   const val = () => {
@@ -63,7 +67,7 @@ for (let i = 0; i < argv.length; i++) {
   } else fail(`unknown option ${a}`);
 }
 for (const o of opts.only) if (!['dispatch', 'echo', 'wait', 'workers', 'peers'].includes(o)) fail(`--only: unknown part ${o}`);
-for (const b of opts.backends) if (!['select', 'poll', 'epoll'].includes(b)) fail(`--backend: unknown backend ${b}`);
+for (const b of opts.backends) if (!(/** @type {string[]} */ (BACKENDS)).includes(b)) fail(`--backend: ${b} is not one of the backends this machine can run (${BACKENDS.join(', ')})`);
 if (opts.layout && !['pairs', 'packed', 'both'].includes(opts.layout)) fail(`--layout: pairs, packed or both`);
 if (opts.reps !== null && !(Number.isInteger(opts.reps) && opts.reps >= 1)) fail('--reps: a positive integer');
 
@@ -264,11 +268,13 @@ async function runDispatch() {
 // ---------------------------------------------------------------- echo
 const SERVERS = {
   c: () => [binPath('iomux_echo_c'), []],
+  // echo_server.c on io_uring readiness (one-shot POLL_ADD re-armed in the next enter).
+  'c-io_uring': () => [binPath('iomux_echo_c_uring'), []],
   'node-net': () => [process.execPath, [join(SRC, 'echo-net.mjs')]],
   'cpython-selectors': () => [PYTHON, [join(PY, 'echo_selectors.py')]],
 };
 // iomux-B: per-call (select()); -into: selectInto(); -batch: Batch.run().
-for (const b of ['select', 'poll', 'epoll']) {
+for (const b of BACKENDS) {
   for (const [suffix, api] of [['', 'percall'], ['-into', 'into'], ['-batch', 'batch']]) {
     SERVERS[`iomux-${b}${suffix}`] = () => [process.execPath, [join(SRC, 'echo-iomux.mjs'), '--backend', b, '--api', api]];
   }
@@ -279,6 +285,7 @@ async function runEcho() {
   const E = P.echo;
   const servers = opts.servers ?? [
     'c',
+    ...(opts.backends.includes('io_uring') ? ['c-io_uring'] : []),
     ...opts.backends.flatMap((b) => [`iomux-${b}`, `iomux-${b}-into`, `iomux-${b}-batch`]),
     'node-net',
     ...(cpythonIn.echo ? ['cpython-selectors'] : []),
@@ -357,7 +364,7 @@ async function runWait() {
     results.wait.raw.push(rec);
     const row = { backend, selectRtPerS: median(rec.select), waitRtPerS: median(rec.wait), fastWait: median(rec.fast.wait), fastTurnEach: median(rec.fast.turnEach), fastSelect0: median(rec.fast.select0) };
     row.slowdown = row.selectRtPerS / row.waitRtPerS;
-    row.goal = backend === 'epoll' ? 2 : 3;
+    row.goal = backend === 'epoll' || backend === 'io_uring' ? 2 : 3; // the kernel-fd waiters: no helper thread
     results.wait.summary.push(row);
     progress(`wait [${step}/${opts.backends.length}] ${backend}: select() ${fk(row.selectRtPerS)} rt/s, wait() ${fk(row.waitRtPerS)} rt/s (select/wait ${fx(row.slowdown)})`);
   }

@@ -19,7 +19,7 @@ import { closeSync, readSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
-import { Events, Watcher, createSelector, pipe } from '@iomux/core';
+import { Events, Watcher, backends, createSelector, pipe } from '@iomux/core';
 import { opt } from './flags.mjs';
 import { binPath } from './run.mjs';
 
@@ -102,7 +102,7 @@ const VARIANTS = {
     return { phase, stop: () => sock.destroy() };
   },
 };
-for (const backend of ['select', 'poll', 'epoll']) {
+for (const backend of backends()) { // every backend this machine runs, as cli.mjs's --backend
   VARIANTS[`wait-${backend}`] = selectorVariant(backend, async (sel, end) => {
     let n = 0;
     while (performance.now() < end) {

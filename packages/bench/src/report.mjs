@@ -47,6 +47,16 @@ export function dispatchReport(results, md = false) {
     out += '\n\nepoll flatness (µs per pass at the largest N / at N=100; goal ≤ 1.3x for iomux)\n';
     out += table(md, ['A', 'N', 'C', 'C+thread', 'per-call', 'into', 'batched'], flat.map((x) => [x.active, `${x.n} / 100`, fx(x.c), fx(x.cMt), fx(x.iomux), fx(x.iomuxInto), fx(x.iomuxBatch)]));
   }
+  const uring = S.filter((r) => r.backend === 'io_uring');
+  if (uring.length) {
+    // Issue 19's goal: iomux on io_uring within 1.10x of the C io_uring reference per event.
+    const ev = (x) => (x?.perPassUs * x?.passes) / x?.events; // µs per event
+    out += '\n\nio_uring: cost per event against the C io_uring reference (goal ≤ 1.10x) and against iomux on epoll\n';
+    out += table(md, ['N', 'A', 'layout', 'C ns/event', 'per-call / C', 'per-call / C+thread', 'batched / C+thread', 'per-call / iomux epoll'], uring.map((r) => {
+      const ep = S.find((o) => o.backend === 'epoll' && o.n === r.n && o.active === r.active && o.layout === r.layout);
+      return [r.n, r.active, r.layout, f(ev(r.c) * 1000, 0), fx(ev(r.iomux) / ev(r.c)), fx(ev(r.iomux) / ev(r.cMt)), fx(ev(r.iomuxBatch) / ev(r.cMt)), fx(ep ? ev(r.iomux) / ev(ep.iomux) : NaN)];
+    }), ['r', 'r', 'l']);
+  }
   return out + '\n';
 }
 
@@ -80,8 +90,19 @@ export function echoReport(results, md = false) {
       ]);
     }
   }
-  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; iomux-B = per-call, -into = selectInto(), -batch = Batch.run();\n goals at C=100, 64 B, D=1: iomux-epoll CPU ≤ 1.05x C, iomux-epoll-batch CPU ≤ 1.00x C)\n';
+  let out = '\nEcho throughput (C connections × D in flight; CPU = server utime+stime per message; iomux-B = per-call, -into = selectInto(), -batch = Batch.run();\n c = the C epoll server, c-io_uring = the same on io_uring readiness; goals at C=100, 64 B, D=1: iomux-epoll CPU ≤ 1.05x C, iomux-epoll-batch CPU ≤ 1.00x C)\n';
   out += table(md, ['scenario', 'server', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'msgs vs C', 'CPU vs C', 'msgs vs net', 'loadgen µs/msg'], rows, ['l', 'l']);
+  const uring = S.filter((sc) => sc.servers['iomux-io_uring'] && sc.servers['iomux-epoll']);
+  if (uring.length) {
+    // Issue 19's goal: io_uring's CPU per message ≤ 1.03x iomux on epoll, each API against the same API.
+    out += '\n\nio_uring against epoll: server CPU per message, each iomux API against the same API on epoll (goal ≤ 1.03x), and the C servers\n';
+    const cpu = (sc, name) => sc.servers[name]?.cpuUsPerMsg;
+    out += table(md, ['scenario', 'per-call', 'into', 'batched', 'C io_uring / C epoll'], uring.map((sc) => [
+      `C=${sc.conns} ${sc.size}B D=${sc.depth}`,
+      ...['', '-into', '-batch'].map((x) => fx(cpu(sc, `iomux-io_uring${x}`) / cpu(sc, `iomux-epoll${x}`))),
+      fx(cpu(sc, 'c-io_uring') / cpu(sc, 'c')),
+    ]), ['l']);
+  }
   return out + '\n';
 }
 
@@ -93,6 +114,12 @@ export function waitReport(results, md = false) {
   if (S.every((r) => r.fastWait !== undefined)) {
     out += '\n\nfairness: zero-delay ping-pong in one thread (ready at every call), round trips per second; wait() turns the loop every FAIR_BURST results\n';
     out += table(md, ['backend', 'wait() (FAIR_BURST)', 'a loop turn per result', 'select(0), no turn', 'wait() / turn per result'], S.map((r) => [r.backend, fk(r.fastWait), fk(r.fastTurnEach), fk(r.fastSelect0), fx(r.fastWait / r.fastTurnEach)]), ['l']);
+  }
+  const ep = S.find((r) => r.backend === 'epoll');
+  const ur = S.find((r) => r.backend === 'io_uring');
+  if (ep && ur) {
+    // Issue 19's goal: a wake-up through wait() costs no more on io_uring than on epoll.
+    out += `\n\nio_uring wait() cost per wake-up / epoll's: ${fx(ep.waitRtPerS / ur.waitRtPerS)} (goal ≤ 1.00x; from the round-trip rates above)\n`;
   }
   return out + '\n';
 }

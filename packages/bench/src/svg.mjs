@@ -7,9 +7,11 @@
 // Nothing here measures text: widths are estimated from the character count
 // (TEXT_W per character at 12 px, generous for Helvetica/Arial/DejaVu Sans),
 // and every row of text is placed so that it fits the estimate.
+import { BACKEND_NAMES } from '@iomux/core';
 
-const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c' };
-const BACKENDS = /** @type {const} */ (['select', 'poll', 'epoll']);
+const COLORS = { select: '#d62728', poll: '#1f77b4', epoll: '#2ca02c', io_uring: '#9467bd' };
+/** Every backend, in the registry's order; a chart shows those its rows have. */
+const BACKENDS = BACKEND_NAMES;
 /** The programs, drawn in this order (the per-call line last, on top). */
 const IMPLS = /** @type {const} */ ([
   { key: 'cpython', label: 'CPython selectors', dash: '1.5,3', width: 1.3, opacity: 0.7, markers: false },

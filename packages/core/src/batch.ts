@@ -1,6 +1,6 @@
 import { codedError, invalidType, invalidValue, SystemError } from './errors.ts';
 import { fdOrGone } from './fileobj.ts';
-import type { NativeSelector } from './native.ts';
+import { native, type NativeSelector } from './native.ts';
 import type { FileLike } from './fileobj.ts';
 import type { SelectorKey } from './types.ts';
 import { releasedSockets, Socket } from './socket.ts';
@@ -51,12 +51,31 @@ export interface BatchHost<T> {
   watchKeys(hook: (removing: boolean) => void): void;
 }
 
-// Layout shared with packages/native/src/batch.h: ready records, then two
-// halves of send records; then the io bytes: two recv windows, then two send
-// halves. Pass k uses half k % 2 of each, so what pass k flushed and received
-// stays intact while pass k+1 is handled.
-const READY_STRIDE = 4; // fd, events, result, aux (offset or errno)
-const SEND_STRIDE = 5; // fd, offset, length, result, errno
+// The memory's layout, declared once, in packages/native/src/batch.h, and
+// read from the addon: ready records, then two halves of send records; then
+// the io bytes: two recv windows, then two send halves. Pass k uses half
+// k % 2 of each, so what pass k flushed and received stays intact while pass
+// k+1 is handled. A ready record is fd, events, result, aux (offset or
+// errno); a send record fd, offset, length, result, errno.
+const {
+  readyStride: READY_STRIDE,
+  readyFd: R_FD,
+  readyEvents: R_EVENTS,
+  readyResult: R_RESULT,
+  readyAux: R_AUX,
+  sendStride: SEND_STRIDE,
+  sendFd: S_FD,
+  sendOffset: S_OFFSET,
+  sendLength: S_LENGTH,
+  sendResult: S_RESULT,
+  sendErrno: S_ERRNO,
+} = native.batchLayout;
+// The public names of the results must mean what the pass writes.
+for (const [name, value] of Object.entries(BatchResult)) {
+  if (native.batchLayout.results[name as keyof typeof BatchResult] !== value) {
+    throw new Error(`@iomux/native's batch result ${name} is not ${value}: rebuild the addon`);
+  }
+}
 const MAX_IO = 0x7fffffff;
 // Copies up to this many bytes with a loop: TypedArray.prototype.set costs
 // more than the copy for the one-byte sends of a dispatch loop.
@@ -207,13 +226,13 @@ export class Batch<T = unknown> {
     this.#host.checkOpen();
     const at = this.#flushedRecord(ticket);
     const w = this.#words;
-    const taken = Math.max(0, w[at + 3]!);
-    const left = w[at + 2]! - taken;
+    const taken = Math.max(0, w[at + S_RESULT]!);
+    const left = w[at + S_LENGTH]! - taken;
     if (left <= 0) return -1;
-    const from = w[at + 1]! + taken;
+    const from = w[at + S_OFFSET]! + taken;
     const half = this.#parity ^ 1;
     const fileobj = this.#targets[4 * ticket + 2 * half] as FileLike;
-    const target = this.#targets[4 * ticket + 2 * half + 1] ? (this.#host.keys.get(w[at]!) ?? w[at]!) : w[at]!;
+    const target = this.#targets[4 * ticket + 2 * half + 1] ? (this.#host.keys.get(w[at + S_FD]!) ?? w[at + S_FD]!) : w[at + S_FD]!;
     // The copy may grow the memory: copy first, from the current buffer.
     const offset = this.#copyWithin(from, left);
     return this.#queue(target, fileobj, offset, left);
@@ -223,9 +242,9 @@ export class Batch<T = unknown> {
   unsent(ticket: number): Buffer {
     const at = this.#flushedRecord(ticket);
     const w = this.#words;
-    const taken = Math.max(0, w[at + 3]!);
-    const start = w[at + 1]! + taken;
-    return this.#buffer.subarray(start, start + Math.max(0, w[at + 2]! - taken));
+    const taken = Math.max(0, w[at + S_RESULT]!);
+    const start = w[at + S_OFFSET]! + taken;
+    return this.#buffer.subarray(start, start + Math.max(0, w[at + S_LENGTH]! - taken));
   }
 
   /** Sends queued for the next `run()`. */
@@ -274,17 +293,17 @@ export class Batch<T = unknown> {
   /** The key of entry `i` of the last pass (as it was when `run()` returned). */
   key(i: number): SelectorKey<T> {
     const e = this.#entry(i);
-    return this.#pinned ? this.#keys[e]! : this.#host.keys.get(this.#words[READY_STRIDE * e]!)!;
+    return this.#pinned ? this.#keys[e]! : this.#host.keys.get(this.#words[READY_STRIDE * e + R_FD]!)!;
   }
 
   /** The fd of entry `i`. */
   fd(i: number): number {
-    return this.#words[READY_STRIDE * this.#entry(i)]!;
+    return this.#words[READY_STRIDE * this.#entry(i) + R_FD]!;
   }
 
   /** The ready events of entry `i`: a non-negative mask, as `select()` reports it. */
   events(i: number): number {
-    return this.#words[READY_STRIDE * this.#entry(i) + 1]! >>> 0;
+    return this.#words[READY_STRIDE * this.#entry(i) + R_EVENTS]! >>> 0;
   }
 
   /**
@@ -292,29 +311,29 @@ export class Batch<T = unknown> {
    * stream, or a negative {@link BatchResult} (`NONE`, `AGAIN`, `ERROR`, `NO_ROOM`).
    */
   bytes(i: number): number {
-    return this.#words[READY_STRIDE * this.#entry(i) + 2]!;
+    return this.#words[READY_STRIDE * this.#entry(i) + R_RESULT]!;
   }
 
   /** Where entry `i`'s bytes start in `buffer` (0 when `bytes(i) <= 0`). */
   offset(i: number): number {
     const at = READY_STRIDE * this.#entry(i);
-    return this.#words[at + 2]! > 0 ? this.#words[at + 3]! : 0;
+    return this.#words[at + R_RESULT]! > 0 ? this.#words[at + R_AUX]! : 0;
   }
 
   /** Entry `i`'s bytes as a view of `buffer` (allocates the view; empty unless `bytes(i) > 0`). */
   data(i: number): Buffer {
     const at = READY_STRIDE * this.#entry(i);
-    const n = this.#words[at + 2]!;
+    const n = this.#words[at + R_RESULT]!;
     if (n <= 0) return this.#buffer.subarray(0, 0);
-    const off = this.#words[at + 3]!;
+    const off = this.#words[at + R_AUX]!;
     return this.#buffer.subarray(off, off + n);
   }
 
   /** The recv failure of entry `i` (`bytes(i) === ERROR`) as a {@link SystemError}, else `null`. */
   error(i: number): SystemError | null {
     const at = READY_STRIDE * this.#entry(i);
-    if (this.#words[at + 2] !== BatchResult.ERROR) return null;
-    return new SystemError(-this.#words[at + 3]!, 'recv', this.#words[at]);
+    if (this.#words[at + R_RESULT] !== BatchResult.ERROR) return null;
+    return new SystemError(-this.#words[at + R_AUX]!, 'recv', this.#words[at + R_FD]);
   }
 
   /** How many queued sends the last `run()` flushed: the valid tickets for `sent()`. */
@@ -329,14 +348,14 @@ export class Batch<T = unknown> {
    * @throws `ERR_OUT_OF_RANGE` unless `0 <= ticket < flushed`
    */
   sent(ticket: number): number {
-    return this.#words[this.#flushedRecord(ticket) + 3]!;
+    return this.#words[this.#flushedRecord(ticket) + S_RESULT]!;
   }
 
   /** The failure of send `ticket` (`sent(ticket) === ERROR`) as a {@link SystemError}, else `null`. */
   sendError(ticket: number): SystemError | null {
     const at = this.#flushedRecord(ticket);
-    if (this.#words[at + 3] !== BatchResult.ERROR) return null;
-    return new SystemError(-this.#words[at + 4]!, 'send', this.#words[at]);
+    if (this.#words[at + S_RESULT] !== BatchResult.ERROR) return null;
+    return new SystemError(-this.#words[at + S_ERRNO]!, 'send', this.#words[at + S_FD]);
   }
 
   // -- internals ---------------------------------------------------------
@@ -416,11 +435,11 @@ export class Batch<T = unknown> {
     // the number it was registered as, even when `fileobj` is its Socket).
     const to = registered ? target.fileobj : fileobj;
     const w = this.#words;
-    w[at] = this.#stale(to, fd) ? -1 : fd | 0;
-    w[at + 1] = offset | 0;
-    w[at + 2] = length | 0;
-    w[at + 3] = 0;
-    w[at + 4] = 0;
+    w[at + S_FD] = this.#stale(to, fd) ? -1 : fd | 0;
+    w[at + S_OFFSET] = offset | 0;
+    w[at + S_LENGTH] = length | 0;
+    w[at + S_RESULT] = 0;
+    w[at + S_ERRNO] = 0;
     const k = 4 * t + 2 * half;
     this.#targets[k] = to;
     this.#targets[k + 1] = registered;
@@ -451,10 +470,10 @@ export class Batch<T = unknown> {
     const targets = this.#targets;
     for (let t = 0; t < n; t++) {
       const at = base + SEND_STRIDE * t;
-      const fd = words[at]!;
+      const fd = words[at + S_FD]!;
       const fileobj = targets[4 * t + 2 * half] as FileLike;
-      if (targets[4 * t + 2 * half + 1] && keys.get(fd)?.fileobj !== fileobj) words[at] = -1;
-      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at] = -1;
+      if (targets[4 * t + 2 * half + 1] && keys.get(fd)?.fileobj !== fileobj) words[at + S_FD] = -1;
+      else if (typeof fileobj === 'object' && fdOrGone(fileobj) !== fd) words[at + S_FD] = -1;
     }
   }
 
@@ -469,7 +488,7 @@ export class Batch<T = unknown> {
     const ks = this.#keys;
     const words = this.#words;
     for (let i = 0; i < this.#length; i++) {
-      const key = keys.get(words[READY_STRIDE * i]!);
+      const key = keys.get(words[READY_STRIDE * i + R_FD]!);
       if (i === ks.length) ks.push(key);
       else ks[i] = key;
     }

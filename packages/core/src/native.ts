@@ -87,7 +87,24 @@ export interface NativeSocketApi {
   >;
 }
 
+/** The batch memory's layout, declared once in packages/native/src/batch.h. */
+export interface NativeBatchLayout {
+  readyStride: number;
+  readyFd: number;
+  readyEvents: number;
+  readyResult: number;
+  readyAux: number;
+  sendStride: number;
+  sendFd: number;
+  sendOffset: number;
+  sendLength: number;
+  sendResult: number;
+  sendErrno: number;
+  results: Record<'NONE' | 'AGAIN' | 'ERROR' | 'NO_ROOM' | 'SKIPPED' | 'CANCELLED', number>;
+}
+
 export interface NativeAddon {
+  batchLayout: NativeBatchLayout;
   NativeSelector: new (backend: string) => NativeSelector;
   capabilities: Record<BackendName, NativeCapabilities>;
   /** The backend registry, in order: each name, and why it cannot run here (null: it can). */

@@ -52,27 +52,27 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
   blocked_.clear();
   for (int i = 0; i < n; i++) {
     int32_t* s = sends + static_cast<size_t>(i) * kSendStride;
-    int fd = s[0];
-    int64_t off = s[1], len = s[2];
-    s[4] = 0;
+    int fd = s[kSendFd];
+    int64_t off = s[kSendOffset], len = s[kSendLength];
+    s[kSendErrno] = 0;
     if (fd < 0) {
-      s[3] = kCancelled;
+      s[kSendResult] = kCancelled;
       continue;
     }
     // In order per fd: once one send to an fd fell short, a later one must
     // not go out ahead of the bytes still waiting to be resent.
     if (std::find(blocked_.begin(), blocked_.end(), fd) != blocked_.end()) {
-      s[3] = kSkipped;
+      s[kSendResult] = kSkipped;
       continue;
     }
     if (off < 0 || len < 0 || off + len > static_cast<int64_t>(io_bytes_)) {
-      s[3] = kFailed;
-      s[4] = EINVAL;
+      s[kSendResult] = kFailed;
+      s[kSendErrno] = EINVAL;
       blocked_.push_back(fd);
       continue;
     }
     if (len == 0) {
-      s[3] = 0;
+      s[kSendResult] = 0;
       continue;
     }
     ssize_t r;
@@ -82,15 +82,15 @@ void BatchState::Flush(int32_t* sends, uint8_t* io, int n) {
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       if (WouldBlock(errno)) {
-        s[3] = kWouldBlock;
+        s[kSendResult] = kWouldBlock;
       } else {
-        s[3] = kFailed;
-        s[4] = errno;
+        s[kSendResult] = kFailed;
+        s[kSendErrno] = errno;
       }
       blocked_.push_back(fd);
       continue;
     }
-    s[3] = static_cast<int32_t>(r);
+    s[kSendResult] = static_cast<int32_t>(r);
     if (r < len) blocked_.push_back(fd);
   }
 }
@@ -113,17 +113,17 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     if (fd == kWakerFd) continue;
     uint32_t ev = static_cast<uint32_t>(pairs_[2 * i + 1]);
     int32_t* r = ready + static_cast<size_t>(m++) * kReadyStride;
-    r[0] = fd;
-    r[1] = static_cast<int32_t>(ev);
-    r[2] = kRecvNone;
-    r[3] = 0;
+    r[kReadyFd] = fd;
+    r[kReadyEvents] = static_cast<int32_t>(ev);
+    r[kReadyResult] = kRecvNone;
+    r[kReadyAux] = 0;
     int32_t max = RecvMax(fd);
     // HUP and ERR too: the recv is what says EOF or which error it was. NVAL
     // is a closed fd (its number may name nothing, or something new).
     if (max <= 0 || (ev & (kIn | kHup | kErr)) == 0 || (ev & kNval) != 0) continue;
     size_t room = recv_bytes_ - used;
     if (room == 0) {
-      r[2] = kNoRoom;
+      r[kReadyResult] = kNoRoom;
       continue;
     }
     size_t want = std::min<size_t>(static_cast<size_t>(max), room);
@@ -133,15 +133,15 @@ int BatchState::Run(Backend* b, uint8_t* mem, const Deadline& deadline, int n_se
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (WouldBlock(errno)) {
-        r[2] = kWouldBlock;
+        r[kReadyResult] = kWouldBlock;
       } else {
-        r[2] = kFailed;
-        r[3] = errno;
+        r[kReadyResult] = kFailed;
+        r[kReadyAux] = errno;
       }
       continue;
     }
-    r[2] = static_cast<int32_t>(got);
-    r[3] = static_cast<int32_t>(window + used);
+    r[kReadyResult] = static_cast<int32_t>(got);
+    r[kReadyAux] = static_cast<int32_t>(window + used);
     used += static_cast<size_t>(got);
   }
   return m;

@@ -1,7 +1,8 @@
 // One loop pass in one call: flush the queued sends, wait, then one recv per
 // ready fd that asked for it. No Node-API in here: the pass reads and writes
-// one block of memory that JS shares with it (layout below, mirrored in
-// packages/core/src/batch.ts), so a completion-based backend could run the
+// one block of memory that JS shares with it (layout below: declared here
+// only; the addon exports it as `batchLayout`, which packages/core/src/batch.ts
+// reads), so a completion-based backend could run the
 // same pass as one submission (sends and recvs as queue entries, the wait as
 // the call that reaps them) without changing the JS side.
 #pragma once
@@ -24,8 +25,9 @@ namespace iomux::detail {
 // Everything a pass touches comes in two halves picked by the pass's parity,
 // which alternates: what pass k flushed and received stays intact while JS
 // handles pass k+1 (so the rest of a short send can still be resent).
-constexpr int kReadyStride = 4;
-constexpr int kSendStride = 5;
+// Each record is a row of int32 words; these name its columns.
+enum ReadyField : int { kReadyFd, kReadyEvents, kReadyResult, kReadyAux, kReadyStride };
+enum SendField : int { kSendFd, kSendOffset, kSendLength, kSendResult, kSendErrno, kSendStride };
 
 // Results (ready record `result`, send record `result`); >= 0 is a byte count.
 constexpr int32_t kRecvNone = -1;    // recv: not attempted (not asked, or no IN/HUP/ERR)
@@ -49,7 +51,6 @@ class BatchState {
   // The layout JS chose; false when it does not fit in `mem_bytes`.
   bool SetLayout(size_t mem_bytes, int ready_cap, int send_cap, size_t io_offset, size_t recv_bytes, size_t io_bytes);
   bool Fits(size_t mem_bytes) const { return configured_ && io_offset_ + io_bytes_ <= mem_bytes; }
-  int send_cap() const { return send_cap_; }
 
   // The pass over `mem` (at least Fits() bytes, int32-aligned). Returns the
   // number of ready records, or -errno when the wait failed (the send records

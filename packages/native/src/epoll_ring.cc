@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 namespace iomux::detail {
 namespace {
@@ -52,9 +51,6 @@ void Store(unsigned* p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); 
 
 // ------------------------------------------------------------ the probe
 
-const char* probe_refusal = nullptr;  // null: available
-std::once_flag probe_once;
-
 const char* Refusal(int err) {
   switch (err) {
     case ENOSYS:
@@ -71,35 +67,32 @@ const char* Refusal(int err) {
   }
 }
 
-void RunProbe() {
+// Why this process cannot use the ring, or nullptr when it can.
+const char* RunProbe() {
   const char* opt = getenv("IOMUX_EPOLL_WAIT");
-  if (opt != nullptr && strcmp(opt, "thread") == 0) {
-    probe_refusal = "IOMUX_EPOLL_WAIT=thread asks for the thread";
-    return;
-  }
+  if (opt != nullptr && strcmp(opt, "thread") == 0) return "IOMUX_EPOLL_WAIT=thread asks for the thread";
   Params p;
   memset(&p, 0, sizeof p);
   p.flags = kSetupSingleIssuer | kSetupDeferTaskrun;
   int fd = SetupRaw(1, &p);
-  if (fd < 0) {
-    probe_refusal = Refusal(errno);
-    return;
-  }
+  if (fd < 0) return Refusal(errno);
   Probe probe;
   memset(&probe, 0, sizeof probe);
   int r = RegisterRaw(fd, kRegisterProbe, &probe, 64);
   close(fd);
   bool has = r == 0 && probe.last_op >= kOpEpollWait && probe.ops_len > kOpEpollWait &&
              (probe.ops[kOpEpollWait].flags & kOpSupported) != 0;
-  if (!has) probe_refusal = "the kernel lacks IORING_OP_EPOLL_WAIT (Linux < 6.15)";
+  return has ? nullptr : "the kernel lacks IORING_OP_EPOLL_WAIT (Linux < 6.15)";
 }
 
 }  // namespace
 
 bool EpollRing::Available(const char** why) {
-  std::call_once(probe_once, RunProbe);
-  if (why != nullptr) *why = probe_refusal;
-  return probe_refusal == nullptr;
+  // Once per process (a thread-safe static, not std::call_once, whose
+  // pthread_once would raise the binary's glibc floor on newer systems).
+  static const char* const refusal = RunProbe();
+  if (why != nullptr) *why = refusal;
+  return refusal == nullptr;
 }
 
 std::unique_ptr<EpollRing> EpollRing::Make(int epfd, int* err) {

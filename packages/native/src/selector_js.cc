@@ -399,6 +399,31 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   return o;
 }
 
+// The batch memory's layout (batch.h), as the one declaration TypeScript reads.
+Napi::Object BatchLayoutObject(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("readyStride", static_cast<int>(kReadyStride));
+  o.Set("readyFd", static_cast<int>(kReadyFd));
+  o.Set("readyEvents", static_cast<int>(kReadyEvents));
+  o.Set("readyResult", static_cast<int>(kReadyResult));
+  o.Set("readyAux", static_cast<int>(kReadyAux));
+  o.Set("sendStride", static_cast<int>(kSendStride));
+  o.Set("sendFd", static_cast<int>(kSendFd));
+  o.Set("sendOffset", static_cast<int>(kSendOffset));
+  o.Set("sendLength", static_cast<int>(kSendLength));
+  o.Set("sendResult", static_cast<int>(kSendResult));
+  o.Set("sendErrno", static_cast<int>(kSendErrno));
+  Napi::Object results = Napi::Object::New(env);
+  results.Set("NONE", kRecvNone);
+  results.Set("AGAIN", kWouldBlock);
+  results.Set("ERROR", kFailed);
+  results.Set("NO_ROOM", kNoRoom);
+  results.Set("SKIPPED", kSkipped);
+  results.Set("CANCELLED", kCancelled);
+  o.Set("results", results);
+  return o;
+}
+
 }  // namespace
 
 void InitSelector(Napi::Env env, Napi::Object exports) {
@@ -422,6 +447,7 @@ void InitSelector(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("backends", list);
   exports.Set("capabilities", caps);
+  exports.Set("batchLayout", BatchLayoutObject(env));
 }
 
 }  // namespace iomux::detail

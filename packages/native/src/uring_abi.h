@@ -128,6 +128,7 @@ constexpr uint32_t kSetupCoopTaskrun = 1u << 8;    // 5.19
 constexpr uint32_t kSetupTaskrunFlag = 1u << 9;    // 5.19
 constexpr uint32_t kSetupSingleIssuer = 1u << 12;  // 6.0
 constexpr uint32_t kSetupDeferTaskrun = 1u << 13;  // 6.1
+constexpr uint32_t kSetupNoSqarray = 1u << 16;     // 6.6
 
 // io_uring_params.features.
 constexpr uint32_t kFeatSingleMmap = 1u << 0;  // 5.4
@@ -158,6 +159,7 @@ constexpr uint32_t kPollUpdateUserData = 1u << 2;  // 5.13
 // io_uring_register opcodes.
 constexpr unsigned kRegisterEventfd = 4;
 constexpr unsigned kRegisterProbe = 8;
+constexpr unsigned kRegisterResizeRings = 33;  // 6.13, DEFER_TASKRUN rings only
 constexpr uint16_t kProbeOpSupported = 1u << 0;
 
 // mmap offsets of the three regions.
