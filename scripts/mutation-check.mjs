@@ -634,6 +634,8 @@ const MUTANTS = [
     replace: "return header.glibcVersionRuntime ? 'glibc' : 'glibc';",
     tests: ['test/loader.test'],
     why: 'the loader picks the glibc prebuild on musl',
+  },
+  {
     name: 'uring-overflow-not-drained',
     file: 'packages/native/src/backend_uring.cc',
     find: '      if ((LoadAcquire(ring_->sq_flags) & (kSqTaskrun | kSqCqOverflow)) == 0) break;',
