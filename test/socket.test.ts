@@ -1,9 +1,9 @@
 // Raw sockets over real fds: inet, inet6, unix; stream and dgram.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Events, Socket, SystemError, backends, createSelector, pipe, socketPair } from '@iomux/core';
 import {
@@ -284,6 +284,105 @@ t('Symbol.dispose closes a socket', () => {
   }
   assert.is(a.fileno(), -1);
   assert.is(b.fileno(), -1);
+});
+
+t('recvFrom() gives the whole sender address: unix paths and IPv6 (plus v4-mapped), not an IPv4-sized prefix', (s) => {
+  // Two senders whose addresses agree in their first 16 bytes (sockaddr_in's
+  // size) and differ after: a cut-short address would have to come out
+  // right for both from whatever the stack held.
+  const dir = mkdtempSync(join(tmpdir(), 'iomux-recvfrom-'));
+  try {
+    const rx = s.add(new Socket('unix', 'dgram'));
+    rx.bind({ path: join(dir, 'rx') });
+    for (const name of ['sender-with-a-long-shared-name-A', 'sender-with-a-long-shared-name-B']) {
+      const tx = s.add(new Socket('unix', 'dgram'));
+      tx.bind({ path: join(dir, name) });
+      tx.sendTo(name, { path: join(dir, 'rx') });
+    }
+    for (const name of ['sender-with-a-long-shared-name-A', 'sender-with-a-long-shared-name-B']) {
+      const [data, from] = rx.recvFrom(100)!;
+      assert.is(data.toString(), name);
+      assert.equal(from, { path: join(dir, name) });
+    }
+    // A dual-stack IPv6 socket hears ::1 and, from IPv4, ::ffff:127.0.0.1.
+    const rx6 = s.add(new Socket('inet6', 'dgram'));
+    rx6.bind({ host: '::', port: 0 });
+    const port = (rx6.localAddress() as { port: number }).port;
+    const senders = [s.add(new Socket('inet6', 'dgram')), s.add(new Socket('inet', 'dgram'))];
+    senders[0]!.bind({ host: '::1', port: 0 });
+    senders[1]!.bind({ host: '127.0.0.1', port: 0 });
+    senders[0]!.sendTo('six', { host: '::1', port });
+    senders[1]!.sendTo('four', { host: '127.0.0.1', port });
+    const expected = [
+      ['six', { host: '::1', port: (senders[0]!.localAddress() as { port: number }).port }],
+      ['four', { host: '::ffff:127.0.0.1', port: (senders[1]!.localAddress() as { port: number }).port }],
+    ] as const;
+    for (const [text, addr] of expected) {
+      const [data, from] = rx6.recvFrom(100)!;
+      assert.is(data.toString(), text);
+      assert.equal(from, addr);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t('non-blocking connect() to a port nobody listens on: false, then OUT, then socketError() ECONNREFUSED', (s) => {
+  // Bound, never listening: the port answers a SYN with a RST.
+  const closed = s.add(new Socket());
+  closed.bind({ host: '127.0.0.1', port: 0 });
+  const cli = s.add(new Socket());
+  cli.setBlocking(false);
+  // Linux reports a TCP connect in progress even when the refusal is
+  // already in (the RST is read after the call returns EINPROGRESS).
+  assert.is(cli.connect(closed.localAddress()), false);
+  const sel = s.add(createSelector('poll'));
+  sel.register(cli, Events.OUT);
+  expectEvents(sel, cli.fileno(), Events.OUT);
+  assert.is(cli.socketError(), osConstants.errno.ECONNREFUSED, 'the refusal, not a success');
+  assert.is(cli.socketError(), 0, 'reading SO_ERROR clears it');
+});
+
+// Node ignores SIGPIPE; a listener for it makes the signal visible instead
+// (a 'SIGPIPE' event) without ending the process. The child checks its own
+// control first: fs.writeSync to a pipe nobody reads raises a real SIGPIPE.
+const SIGPIPE_CHILD = `
+  const { closeSync, writeSync } = require('node:fs');
+  const turn = () => new Promise((r) => setImmediate(r));
+  (async () => {
+    const core = await import(process.argv[1]);
+    let signals = 0;
+    process.on('SIGPIPE', () => signals++);
+    // One immediate may run before the loop next polls; after two, the
+    // loop has polled and the signal's event has been emitted.
+    const settle = async () => { await turn(); await turn(); const n = signals; signals = 0; return n; };
+    const out = {};
+    const [r, w] = core.pipe();
+    closeSync(r);
+    try { writeSync(w, 'x'); } catch (err) { out.control = err.code; }
+    closeSync(w);
+    out.controlSignals = await settle();
+    for (const how of ['send', 'sendAll']) {
+      const [a, b] = core.socketPair();
+      b.close();
+      try { a[how]('x'); out[how] = 'sent'; } catch (err) { out[how] = err.code; }
+      a.close();
+      out[how + 'Signals'] = await settle();
+    }
+    console.log(JSON.stringify(out));
+  })();`;
+
+test('send() and sendAll() to a closed peer: EPIPE and no SIGPIPE (the control, a pipe write, does raise one)', () => {
+  const r = spawnSync(process.execPath, ['-e', SIGPIPE_CHILD, import.meta.resolve('@iomux/core')], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout), {
+    control: 'EPIPE',
+    controlSignals: 1,
+    send: 'EPIPE',
+    sendSignals: 0,
+    sendAll: 'EPIPE',
+    sendAllSignals: 0,
+  });
 });
 
 test.run();

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import {
   Events,
   FD_SETSIZE,
+  ReadyList,
   Waker,
   createSelector,
   pipe,
@@ -263,6 +264,42 @@ for (const backend of testBackends()) {
       }
     } finally {
       await w.terminate();
+    }
+  });
+
+  t('every registered fd ready and a wake-up in the same call: select() and selectInto() report every fd (the result buffer has room for the waker too)', () =>
+    withScope((s) => {
+      const sel = s.selector(backend);
+      const w = sel.waker();
+      const list = new ReadyList();
+      // Past each size at which the result buffer grows (16 pairs, then 32).
+      for (let n = 1; n <= 40; n++) {
+        const [a, b] = s.pair();
+        b.send('x');
+        sel.register(a, Events.IN);
+        w.wake();
+        const got = sel.select(0);
+        assert.is(got.length, n, `${n} ready fds and a wake-up: ${got.length} reported`);
+        w.wake();
+        assert.is(sel.selectInto(list, 0), n, `selectInto: ${n} ready fds and a wake-up`);
+      }
+    }));
+
+  t('a Waker of a closed selector wakes no later selector (ids are never reused), and wake() says false', async () => {
+    const old = createSelector(backend);
+    const stale = old.waker();
+    old.close();
+    const later: Selector[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const sel = createSelector(backend);
+        assert.is.not(sel.waker().id, stale.id, 'a new waker takes a fresh id');
+        later.push(sel);
+      }
+      assert.not.ok(stale.wake(), 'wake() of a closed selector is a no-op');
+      for (const sel of later) await assertNotWoken(sel);
+    } finally {
+      for (const sel of later) sel.close();
     }
   });
 }

@@ -85,7 +85,12 @@ Object.defineProperty(SystemError.prototype, BRAND, { value: true });
 
 native.setErrorFactory((errno, syscall, fd, hostname) => new SystemError(errno, syscall, fd, hostname));
 
-/** The `ERR_*` codes that iomux's argument and state errors carry. */
+/**
+ * The `ERR_*` codes that iomux's argument and state errors carry, and the
+ * two native failures that are not system calls: `ERR_MEMORY_ALLOCATION_FAILED`
+ * (the addon could not allocate memory) and `ERR_IOMUX_INTERNAL` (a C++
+ * exception that should not happen: a bug to report).
+ */
 export type ErrorCode =
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_INVALID_ARG_VALUE'
@@ -98,7 +103,9 @@ export type ErrorCode =
   | 'ERR_SOCKET_CLOSED'
   | 'ERR_SOCKET_BAD_PORT'
   | 'ERR_OUT_OF_RANGE'
-  | 'ERR_INVALID_STATE';
+  | 'ERR_INVALID_STATE'
+  | 'ERR_MEMORY_ALLOCATION_FAILED'
+  | 'ERR_IOMUX_INTERNAL';
 
 /** An Error (or TypeError / RangeError) carrying one of the {@link ErrorCode}s. */
 export type CodedError<E extends Error = Error> = E & {

@@ -299,7 +299,10 @@ export abstract class BaseSelector<T = unknown> implements Selector<T>, AsyncIte
    * while it is pending take effect in it; `close()` resolves it with `[]`;
    * an aborted `signal` rejects it with an `AbortError` (what its thread had
    * already harvested is delivered by the next `wait()`). Only one wait may
-   * be pending per selector (`ERR_WAIT_PENDING`).
+   * be pending per selector (`ERR_WAIT_PENDING`). A wait whose thread
+   * cannot be made (a cgroup's `pids.max`, `RLIMIT_NPROC`) rejects with a
+   * {@link SystemError} `EAGAIN` (`syscall: 'pthread_create'`); the selector
+   * stays usable and the next `wait()` tries again.
    *
    * Fair: fds ready at call time resolve the promise at once, but at most
    * {@link FAIR_BURST} (64) times between two turns of the event loop; then

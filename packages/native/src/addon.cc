@@ -12,6 +12,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
+#include <string>
+#include <system_error>
 
 #include "waker.h"
 
@@ -51,6 +54,49 @@ void ThrowCoded(Napi::Env env, ErrorKind kind, const char* code, const char* mes
   }
   e.Set("code", Napi::String::New(env, code));
   throw e;
+}
+
+void SetPendingError(napi_env env) noexcept {
+  // The error is built by the helpers, which throw it as a Napi::Error; that
+  // (or building it failing in turn) is caught by the outer handlers.
+  try {
+    try {
+      throw;
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      ThrowCoded(env, ErrorKind::kError, "ERR_MEMORY_ALLOCATION_FAILED",
+                 "Failed to allocate memory in @iomux/native: free some memory (or raise the process's memory limit) "
+                 "and try again");
+    } catch (const std::system_error& e) {
+      const std::error_category& category = e.code().category();
+      int err = e.code().value();
+      if (err > 0 && (category == std::generic_category() || category == std::system_category())) {
+        ThrowErrno(env, err, "pthread");
+      }
+      ThrowCoded(env, ErrorKind::kError, "ERR_IOMUX_INTERNAL",
+                 (std::string("Internal error in @iomux/native (please report it): ") + e.what()).c_str());
+    } catch (const std::exception& e) {
+      ThrowCoded(env, ErrorKind::kError, "ERR_IOMUX_INTERNAL",
+                 (std::string("Internal error in @iomux/native (please report it): ") + e.what()).c_str());
+    } catch (...) {
+      ThrowCoded(env, ErrorKind::kError, "ERR_IOMUX_INTERNAL",
+                 "Internal error in @iomux/native (please report it): an unknown C++ exception");
+    }
+  } catch (const Napi::Error& e) {
+    try {
+      // The C call, not ThrowAsJavaScriptException(), which throws again
+      // when an exception is already pending (then that one stands).
+      napi_throw(env, e.Value());
+      return;
+    } catch (...) {  // no handle for the error object: fall through
+    }
+  } catch (...) {  // the error could not even be built (out of memory again)
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED", "Failed to allocate memory in @iomux/native");
+  }
 }
 
 int32_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -181,12 +227,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->loop = loop;
   NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, Cleanup, data), exports);
 
-  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
-  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit));
-  exports.Set("pipe", Napi::Function::New(env, Pipe));
-  exports.Set("setBlocking", Napi::Function::New(env, SetBlocking));
-  exports.Set("getBlocking", Napi::Function::New(env, GetBlocking));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("setErrorFactory", Function<SetErrorFactory>(env, "setErrorFactory"));
+  exports.Set("raiseFdLimit", Function<RaiseFdLimit>(env, "raiseFdLimit"));
+  exports.Set("pipe", Function<Pipe>(env, "pipe"));
+  exports.Set("setBlocking", Function<SetBlocking>(env, "setBlocking"));
+  exports.Set("getBlocking", Function<GetBlocking>(env, "getBlocking"));
+  exports.Set("closeFd", Function<CloseFd>(env, "closeFd"));
   exports.Set("constants", Constants(env));
   InitSelector(env, exports);
   InitSocket(env, exports);

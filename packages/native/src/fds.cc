@@ -54,7 +54,7 @@ void UntrackFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitFds(Napi::Env env, Napi::Object exports) {
-  exports.Set("socketInfo", Napi::Function::New(env, SocketInfo));
+  exports.Set("socketInfo", Function<SocketInfo>(env, "socketInfo"));
   auto* owned = new OwnedFds();
   // Runs before the selectors' cleanup hook (hooks run in reverse order of
   // registration): a select/poll waiter thread then sees NVAL, which is
@@ -63,8 +63,8 @@ void InitFds(Napi::Env env, Napi::Object exports) {
     delete owned;
     return;
   }
-  exports.Set("trackFd", Napi::Function::New(env, TrackFd, "trackFd", owned));
-  exports.Set("untrackFd", Napi::Function::New(env, UntrackFd, "untrackFd", owned));
+  exports.Set("trackFd", Function<TrackFd>(env, "trackFd", owned));
+  exports.Set("untrackFd", Function<UntrackFd>(env, "untrackFd", owned));
 }
 
 }  // namespace iomux::detail

@@ -82,6 +82,12 @@ void SelectorCore::OnDone(void* ctx, int err, bool timed_out, const int32_t* pai
     // callback, through uncaughtException; a C++ exception must not reach
     // libuv (std::terminate, SIGABRT).
     napi_fatal_exception(env, e.Value());
+  } catch (...) {
+    // Anything else (out of memory): the same report, with the error
+    // Guard() would have thrown.
+    SetPendingError(env);
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
   }
   self->firing_ = false;
   if (self->closed()) self->async_context_.reset();  // close() ran inside the callback

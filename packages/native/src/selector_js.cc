@@ -37,18 +37,6 @@ void Release(napi_env, void* data, void*) {
   if (--s->holders == 0) delete s;
 }
 
-// Runs `body` and turns a C++ exception from the error helpers into a pending
-// JS exception, as a raw Node-API callback must.
-template <typename F>
-napi_value Guard(napi_env /*env*/, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
-}
-
 [[noreturn]] void ThrowClosed(Napi::Env env) {
   ThrowCoded(env, ErrorKind::kError, "ERR_SELECTOR_CLOSED", "The selector is closed");
 }
@@ -132,18 +120,20 @@ napi_value Remove(napi_env env, napi_callback_info cbinfo) {
 
 // select(timeoutMs) -> pairs written. The hot path: raw Node-API, one argument.
 napi_value Select(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  auto* s = static_cast<Selector*>(data);
-  if (s->core->closed()) return Guard(env, [&]() -> napi_value { ThrowClosed(Napi::Env(env)); });
-  Backend* b = s->core->backend();
-  int n = b->Wait(TimeoutArg(env, argv[0]), s->buffer, s->capacity);
-  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall); });
-  napi_value r;
-  napi_create_int32(env, n, &r);
-  return r;
+  return Guard(env, [&]() -> napi_value {
+    size_t argc = 1;
+    napi_value argv[1];
+    void* data;
+    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+    auto* s = static_cast<Selector*>(data);
+    if (s->core->closed()) ThrowClosed(Napi::Env(env));
+    Backend* b = s->core->backend();
+    int n = b->Wait(TimeoutArg(env, argv[0]), s->buffer, s->capacity);
+    if (n < 0) ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall);
+    napi_value r;
+    napi_create_int32(env, n, &r);
+    return r;
+  });
 }
 
 // The result buffer: an Int32Array of (fd, events) pairs owned by JS and
@@ -169,8 +159,13 @@ Napi::Function CallbackArg(const Napi::CallbackInfo& info) {
   return info[0].As<Napi::Function>();
 }
 
-const char* WaiterSyscall(Selector* s) {
-  return s->core->backend()->Caps().wait_on_thread ? "eventfd" : "uv_poll_start";
+// What failed when a wait could not be armed. A threaded wait makes an
+// eventfd and its thread; eventfd(2) never fails with EAGAIN, while
+// pthread_create does when no thread can be made (a cgroup's pids.max,
+// RLIMIT_NPROC).
+const char* WaiterSyscall(Selector* s, int err) {
+  if (!s->core->backend()->Caps().wait_on_thread) return "uv_poll_start";
+  return err == EAGAIN ? "pthread_create" : "eventfd";
 }
 
 // arm(callback, timeoutMs): a new wait; rearm(callback): the same wait,
@@ -181,7 +176,7 @@ napi_value Arm(napi_env env, napi_callback_info cbinfo) {
     Selector* s = Data(info);
     Live(info.Env(), s);
     int err = s->core->Arm(info.Env(), CallbackArg(info), TimeoutArg(env, info[1]));
-    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s, err));
     return nullptr;
   });
 }
@@ -192,24 +187,28 @@ napi_value Rearm(napi_env env, napi_callback_info cbinfo) {
     Selector* s = Data(info);
     Live(info.Env(), s);
     int err = s->core->Rearm(info.Env(), CallbackArg(info));
-    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s));
+    if (err) ThrowErrno(info.Env(), err, WaiterSyscall(s, err));
     return nullptr;
   });
 }
 
 napi_value Disarm(napi_env env, napi_callback_info cbinfo) {
-  void* data;
-  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
-  auto* s = static_cast<Selector*>(data);
-  if (!s->core->closed()) s->core->Disarm();
-  return nullptr;
+  return Guard(env, [&]() -> napi_value {
+    void* data;
+    napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+    auto* s = static_cast<Selector*>(data);
+    if (!s->core->closed()) s->core->Disarm();
+    return nullptr;
+  });
 }
 
 napi_value Close(napi_env env, napi_callback_info cbinfo) {
-  void* data;
-  napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
-  static_cast<Selector*>(data)->core->Shutdown();
-  return nullptr;
+  return Guard(env, [&]() -> napi_value {
+    void* data;
+    napi_get_cb_info(env, cbinfo, nullptr, nullptr, nullptr, &data);
+    static_cast<Selector*>(data)->core->Shutdown();  // joins a wait thread: std::system_error in theory
+    return nullptr;
+  });
 }
 
 // waker() -> the cross-thread waker's id (waker.h), created on first call.
@@ -281,34 +280,32 @@ napi_value BatchRecv(napi_env env, napi_callback_info cbinfo) {
 // batchRun(timeoutMs, nSends, parity) -> ready records written. Raw
 // Node-API: the whole pass is this one crossing.
 napi_value BatchRun(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 3;
-  napi_value argv[3];
-  void* data;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  auto* s = static_cast<Selector*>(data);
-  int32_t n_sends, parity;
-  if (napi_get_value_int32(env, argv[1], &n_sends) != napi_ok) n_sends = 0;
-  if (napi_get_value_int32(env, argv[2], &parity) != napi_ok) parity = 0;
-  if (s->core->closed()) return Guard(env, [&]() -> napi_value { ThrowClosed(Napi::Env(env)); });
-  napi_value ab;
-  void* mem = nullptr;
-  size_t bytes = 0;
-  // The reference holds the ArrayBuffer BatchMemory checked (a value's type
-  // never changes); a detached one answers no data and length 0.
-  if (s->batch_memory == nullptr || napi_get_reference_value(env, s->batch_memory, &ab) != napi_ok ||
-      napi_get_arraybuffer_info(env, ab, &mem, &bytes) != napi_ok || mem == nullptr || !s->batch.Fits(bytes)) {
-    return Guard(env, [&]() -> napi_value {
-      Napi::Error e = Napi::Error::New(Napi::Env(env), "the batch memory is missing or detached");
-      e.Set("code", Napi::String::New(Napi::Env(env), "ERR_INVALID_STATE"));
-      throw e;
-    });
-  }
-  Backend* b = s->core->backend();
-  int n = s->batch.Run(b, static_cast<uint8_t*>(mem), TimeoutArg(env, argv[0]), n_sends, parity);
-  if (n < 0) return Guard(env, [&]() -> napi_value { ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall); });
-  napi_value r;
-  napi_create_int32(env, n, &r);
-  return r;
+  return Guard(env, [&]() -> napi_value {
+    size_t argc = 3;
+    napi_value argv[3];
+    void* data;
+    napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+    auto* s = static_cast<Selector*>(data);
+    int32_t n_sends, parity;
+    if (napi_get_value_int32(env, argv[1], &n_sends) != napi_ok) n_sends = 0;
+    if (napi_get_value_int32(env, argv[2], &parity) != napi_ok) parity = 0;
+    if (s->core->closed()) ThrowClosed(Napi::Env(env));
+    napi_value ab;
+    void* mem = nullptr;
+    size_t bytes = 0;
+    // The reference holds the ArrayBuffer BatchMemory checked (a value's type
+    // never changes); a detached one answers no data and length 0.
+    if (s->batch_memory == nullptr || napi_get_reference_value(env, s->batch_memory, &ab) != napi_ok ||
+        napi_get_arraybuffer_info(env, ab, &mem, &bytes) != napi_ok || mem == nullptr || !s->batch.Fits(bytes)) {
+      ThrowCoded(Napi::Env(env), ErrorKind::kError, "ERR_INVALID_STATE", "the batch memory is missing or detached");
+    }
+    Backend* b = s->core->backend();
+    int n = s->batch.Run(b, static_cast<uint8_t*>(mem), TimeoutArg(env, argv[0]), n_sends, parity);
+    if (n < 0) ThrowErrno(Napi::Env(env), -n, b->Caps().wait_syscall);
+    napi_value r;
+    napi_create_int32(env, n, &r);
+    return r;
+  });
 }
 
 // ---------------------------------------------------------------- construction

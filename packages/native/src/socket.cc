@@ -305,40 +305,25 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
 // recvInto and send are the per-message hot path: raw Node-API callbacks
 // (node-addon-api's CallbackInfo and Value wrappers cost a few tens of ns a
 // call), one N-API call per argument; the slow paths reuse the helpers.
-template <typename F>
-napi_value Guard(napi_env /*env*/, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
-}
 
-// fd and the bytes of an ArrayBufferView, or a pending ERR_INVALID_ARG_TYPE.
-bool FdAndBytes(napi_env env, napi_callback_info cbinfo, int32_t* fd, Bytes* bytes) {
+// fd and the bytes of an ArrayBufferView; else throws ERR_INVALID_ARG_TYPE.
+void FdAndBytes(napi_env env, napi_callback_info cbinfo, int32_t* fd, Bytes* bytes) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
   if (napi_get_value_int32(env, argv[0], fd) != napi_ok) {
-    Guard(env, [&]() -> napi_value {
-      ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "The \"fd\" argument must be of type number");
-    });
-    return false;
+    ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "The \"fd\" argument must be of type number");
   }
   napi_typedarray_type type;
   size_t length;
   void* data;
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok) {
-    Guard(env,
-          [&]() -> napi_value { ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array"); });
-    return false;
+    ThrowTypeError(Napi::Env(env), "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array");
   }
   *bytes = Bytes{static_cast<uint8_t*>(data), length * ElementSize(type)};
-  return true;
 }
 
-// n bytes, or the one would-block-or-throw tail (a pending SystemError).
+// n bytes, or the one would-block-or-throw tail (a SystemError).
 napi_value IoResult(napi_env env, ssize_t n, const char* syscall, int fd) {
   napi_value r;
   if (n >= 0) {
@@ -349,14 +334,16 @@ napi_value IoResult(napi_env env, ssize_t n, const char* syscall, int fd) {
     }
     return r;
   }
-  return Guard(env, [&]() -> napi_value { return WouldBlockOrThrow(Napi::Env(env), syscall, fd); });
+  return WouldBlockOrThrow(Napi::Env(env), syscall, fd);
 }
 
 napi_value RecvInto(napi_env env, napi_callback_info cbinfo) {
-  int32_t fd;
-  Bytes b;
-  if (!FdAndBytes(env, cbinfo, &fd, &b)) return nullptr;
-  return IoResult(env, RetryEintr([&] { return recv(fd, b.data, b.length, 0); }), "recv", fd);
+  return Guard(env, [&]() -> napi_value {
+    int32_t fd;
+    Bytes b;
+    FdAndBytes(env, cbinfo, &fd, &b);
+    return IoResult(env, RetryEintr([&] { return recv(fd, b.data, b.length, 0); }), "recv", fd);
+  });
 }
 
 // -> [Buffer, address] or null.
@@ -380,11 +367,13 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
 }
 
 napi_value Send(napi_env env, napi_callback_info cbinfo) {
-  int32_t fd;
-  Bytes b;
-  if (!FdAndBytes(env, cbinfo, &fd, &b)) return nullptr;
-  // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
-  return IoResult(env, RetryEintr([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); }), "send", fd);
+  return Guard(env, [&]() -> napi_value {
+    int32_t fd;
+    Bytes b;
+    FdAndBytes(env, cbinfo, &fd, &b);
+    // MSG_NOSIGNAL: a closed peer is EPIPE, not a process-killing SIGPIPE.
+    return IoResult(env, RetryEintr([&] { return send(fd, b.data, b.length, MSG_NOSIGNAL); }), "send", fd);
+  });
 }
 
 Napi::Value SendTo(const Napi::CallbackInfo& info) {
@@ -430,23 +419,23 @@ Napi::Value Raw(Napi::Env env, const char* name, napi_callback cb) {
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
   Napi::Object s = Napi::Object::New(env);
-  s.Set("socket", Napi::Function::New(env, Socket));
-  s.Set("socketPair", Napi::Function::New(env, SocketPair));
-  s.Set("setIntOption", Napi::Function::New(env, SetIntOption));
-  s.Set("getIntOption", Napi::Function::New(env, GetIntOption));
-  s.Set("setLinger", Napi::Function::New(env, SetLinger));
-  s.Set("bind", Napi::Function::New(env, Bind));
-  s.Set("listen", Napi::Function::New(env, Listen));
-  s.Set("connect", Napi::Function::New(env, Connect));
-  s.Set("accept", Napi::Function::New(env, Accept));
-  s.Set("recv", Napi::Function::New(env, Recv));
+  s.Set("socket", Function<Socket>(env, "socket"));
+  s.Set("socketPair", Function<SocketPair>(env, "socketPair"));
+  s.Set("setIntOption", Function<SetIntOption>(env, "setIntOption"));
+  s.Set("getIntOption", Function<GetIntOption>(env, "getIntOption"));
+  s.Set("setLinger", Function<SetLinger>(env, "setLinger"));
+  s.Set("bind", Function<Bind>(env, "bind"));
+  s.Set("listen", Function<Listen>(env, "listen"));
+  s.Set("connect", Function<Connect>(env, "connect"));
+  s.Set("accept", Function<Accept>(env, "accept"));
+  s.Set("recv", Function<Recv>(env, "recv"));
   s.Set("recvInto", Raw(env, "recvInto", RecvInto));
-  s.Set("recvFrom", Napi::Function::New(env, RecvFrom));
+  s.Set("recvFrom", Function<RecvFrom>(env, "recvFrom"));
   s.Set("send", Raw(env, "send", Send));
-  s.Set("sendTo", Napi::Function::New(env, SendTo));
-  s.Set("shutdown", Napi::Function::New(env, Shutdown));
-  s.Set("localAddress", Napi::Function::New(env, SockName));
-  s.Set("remoteAddress", Napi::Function::New(env, PeerName));
+  s.Set("sendTo", Function<SendTo>(env, "sendTo"));
+  s.Set("shutdown", Function<Shutdown>(env, "shutdown"));
+  s.Set("localAddress", Function<SockName>(env, "localAddress"));
+  s.Set("remoteAddress", Function<PeerName>(env, "remoteAddress"));
   Napi::Object c = Napi::Object::New(env);
   auto set = [&](const char* k, int v) { c.Set(k, Napi::Number::New(env, v)); };
   set("SOL_SOCKET", SOL_SOCKET);

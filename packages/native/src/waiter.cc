@@ -7,6 +7,7 @@
 #include <climits>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -223,9 +224,14 @@ class ThreadWaiter final : public Waiter {
       uint64_t generation = generation_;
       blocking_ = true;
       lock.unlock();
-      harvest.resize(2 * static_cast<size_t>(capacity_->load(std::memory_order_relaxed)));
-      BlockResult how;
-      int n = backend_->WaitAside(wake_fd_, deadline, &harvest, &how);
+      BlockResult how = BlockResult::kReady;
+      int n;
+      try {
+        harvest.resize(2 * static_cast<size_t>(capacity_->load(std::memory_order_relaxed)));
+        n = backend_->WaitAside(wake_fd_, deadline, &harvest, &how);
+      } catch (const std::bad_alloc&) {
+        n = -ENOMEM;  // the wait rejects; an exception leaving a thread ends the process
+      }
       lock.lock();
       blocking_ = false;
       // Every Wake() came while blocking_ was set, under this lock: after

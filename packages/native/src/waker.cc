@@ -95,6 +95,6 @@ Napi::Value WakeFn(const Napi::CallbackInfo& info) { return Napi::Boolean::New(i
 
 }  // namespace
 
-void InitWaker(Napi::Env env, Napi::Object exports) { exports.Set("wake", Napi::Function::New(env, WakeFn)); }
+void InitWaker(Napi::Env env, Napi::Object exports) { exports.Set("wake", Function<WakeFn>(env, "wake")); }
 
 }  // namespace iomux::detail
