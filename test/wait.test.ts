@@ -99,6 +99,31 @@ for (const b of testBackends()) {
     assert.is(m.get(d.fileno()), IN);
   });
 
+  // Two selectors whose waits become ready in the same loop turn, the other
+  // one's callback first (libuv runs them in the order of their async
+  // handles or eventfds); `meddle` runs in that callback, before ours. The
+  // main thread sleeps before yielding so that both have seen the readiness.
+  // Returns our wait (and whether it settled by the time it was checked).
+  async function raceAfterOther(s: Parameters<Parameters<typeof withScope>[0]>[0], sel: ReturnType<typeof s.selector>, c: { send(d: string): unknown }, meddle: () => void) {
+    const other = s.selector(b);
+    const [x, y] = s.pair();
+    other.register(x, IN);
+    const otherDone = other.wait({ timeoutMs: 5000 }).then((r) => {
+      meddle();
+      return r;
+    });
+    const state = { early: null as string | null };
+    const p = sel.wait({ timeoutMs: 5000 }).then((r) => {
+      state.early ??= `settled with ${r.length} entries`;
+      return r;
+    });
+    y.send('x');
+    c.send('y');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    assert.is((await otherDone).length, 1);
+    return { p, state };
+  }
+
   // The wait thread hands over what its one kernel call saw (asking again
   // would lose a report-once file's event). A harvest whose every fd was
   // unregistered before its callback ran has nothing left to report: the
@@ -108,32 +133,19 @@ for (const b of testBackends()) {
   // microtask after it unregisters our fd. The main thread sleeps before
   // yielding so that both threads have seen the readiness.
   t('a harvest whose fds were all unregistered meanwhile keeps the wait pending', async (s) => {
-    const other = s.selector(b);
     const sel = s.selector(b);
-    const [x, y] = s.pair();
     const [a, c] = s.pair();
     const [d, e] = s.pair();
-    other.register(x, IN);
     sel.register(a, IN);
     let unregistered = false;
-    const otherDone = other.wait({ timeoutMs: 5000 }).then((r) => {
+    const { p, state } = await raceAfterOther(s, sel, c, () => {
       sel.unregister(a);
       sel.register(d, IN);
       unregistered = true;
-      return r;
     });
-    let early: string | null = null;
-    const p = sel.wait({ timeoutMs: 5000 }).then((r) => {
-      early ??= `settled with ${r.length} entries`;
-      return r;
-    });
-    y.send('x');
-    c.send('y');
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-    assert.is((await otherDone).length, 1);
     assert.ok(unregistered, 'our fd was unregistered before its own callback ran');
     await sleep(50);
-    assert.is(early, null, 'a harvest with nothing registered left the wait pending');
+    assert.is(state.early, null, 'a harvest with nothing registered left the wait pending');
     e.send('z');
     const m = readyMap(await p);
     assert.not.ok(m.has(a.fileno()), 'an unregistered fd is never reported');
@@ -148,34 +160,21 @@ for (const b of testBackends()) {
   // runs epoll's wait, the harvest happens in the callback itself: the
   // drained fd is not reported and the wait carries on until data returns.
   t('a wait reports what its one harvest saw, when the fd is drained before the callback runs', async (s) => {
-    const other = s.selector(b);
     const sel = s.selector(b);
-    const [x, y] = s.pair();
     const [a, c] = s.pair();
     a.setBlocking(false);
-    other.register(x, IN);
     sel.register(a, IN);
     let drained = 0;
-    const otherDone = other.wait({ timeoutMs: 5000 }).then((r) => {
+    const { p, state } = await raceAfterOther(s, sel, c, () => {
       while (a.recv(100) !== null) drained++;
-      return r;
     });
-    let early: string | null = null;
-    const p = sel.wait({ timeoutMs: 5000 }).then((r) => {
-      early ??= `settled with ${r.length} entries`;
-      return r;
-    });
-    y.send('x');
-    c.send('y');
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-    assert.is((await otherDone).length, 1);
     assert.is(drained, 1);
     if (sel.capabilities.waitOnThread) {
       assert.is(readyMap(await p).get(a.fileno()), IN);
       assert.is(a.recv(100), null, 'the spurious report: recv() would block');
     } else {
       await sleep(50);
-      assert.is(early, null, 'harvested in the callback, after the drain: nothing to report yet');
+      assert.is(state.early, null, 'harvested in the callback, after the drain: nothing to report yet');
       c.send('z');
       assert.is(readyMap(await p).get(a.fileno()), IN);
     }

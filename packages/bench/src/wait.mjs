@@ -109,39 +109,27 @@ async function measureFast(backend, into) {
   const ping = Buffer.from('p');
   const rbuf = Buffer.alloc(16);
   const turn = () => new Promise((r) => setImmediate(r));
+  /**
+   * Round trips for `budgetMs`, each waited for by `wait` (then `after`, if any).
+   * @param {() => unknown} wait
+   * @param {(() => Promise<unknown>) | null} after
+   */
+  const loop = (wait, after) => async (/** @type {number} */ budgetMs) => {
+    const end = performance.now() + budgetMs;
+    let n = 0;
+    for (; performance.now() < end; n++) {
+      a.send(ping);
+      await wait();
+      b.recvInto(rbuf);
+      if (after) await after();
+    }
+    return n;
+  };
   /** @type {Record<string, (budgetMs: number) => Promise<number>>} */
   const ways = {
-    wait: async (budgetMs) => {
-      const end = performance.now() + budgetMs;
-      let n = 0;
-      for (; performance.now() < end; n++) {
-        a.send(ping);
-        await sel.wait();
-        b.recvInto(rbuf);
-      }
-      return n;
-    },
-    turnEach: async (budgetMs) => {
-      const end = performance.now() + budgetMs;
-      let n = 0;
-      for (; performance.now() < end; n++) {
-        a.send(ping);
-        await sel.wait();
-        b.recvInto(rbuf);
-        await turn();
-      }
-      return n;
-    },
-    select0: async (budgetMs) => {
-      const end = performance.now() + budgetMs;
-      let n = 0;
-      for (; performance.now() < end; n++) {
-        a.send(ping);
-        sel.select(0);
-        b.recvInto(rbuf);
-      }
-      return n;
-    },
+    wait: loop(() => sel.wait(), null),
+    turnEach: loop(() => sel.wait(), turn),
+    select0: loop(() => sel.select(0), null),
   };
   try {
     for (const way of Object.values(ways)) await way(Math.min(100, ms / 2)); // warm-up

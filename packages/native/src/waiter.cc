@@ -175,7 +175,7 @@ class ThreadWaiter final : public Waiter {
 
   void Stop() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       bool posted = result_generation_ == generation_;
       if (!armed_ && !posted) return;
       if (posted) {
@@ -186,6 +186,11 @@ class ThreadWaiter final : public Waiter {
       armed_ = false;
       generation_++;  // a result already posted for this wait is not delivered
       Wake();
+      // Until the thread has left its blocking call, it and a select() made
+      // next on this thread would both harvest (epoll's set is shared): one
+      // wake-up or edge reported twice. What it harvests until then is kept
+      // for the next wait. Wake() makes that call return at once.
+      idle_.wait(lock, [this] { return !blocking_ || stopping_; });
     }
     uv_unref(async_.base());
   }
@@ -234,6 +239,7 @@ class ThreadWaiter final : public Waiter {
       }
       lock.lock();
       blocking_ = false;
+      idle_.notify_all();
       // Every Wake() came while blocking_ was set, under this lock: after
       // this read the eventfd stays empty until the next blocking call. (A
       // wait that ended without one makes no read: a system call saved per
@@ -293,6 +299,7 @@ class ThreadWaiter final : public Waiter {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable idle_;  // the thread left its blocking call
   // Guarded by mu_:
   Deadline deadline_ = Deadline::Forever();
   bool armed_ = false;
