@@ -14,18 +14,15 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { backends, createSelector, Events, raiseFdLimit, Socket } from '@iomux/core';
+import { backends, createSelector, Events, raiseFdLimit } from '@iomux/core';
 import { opt } from './flags.mjs';
+import { loopbackListener } from './listener.mjs';
 
 if (process.argv[2] === '--serve') {
   const backend = /** @type {import('@iomux/core').BackendName} */ (process.argv[3]);
   raiseFdLimit(65536);
   const sel = createSelector(backend);
-  const listener = new Socket('inet', 'stream');
-  listener.setReuseAddress(true);
-  listener.bind({ host: '127.0.0.1', port: 0 });
-  listener.listen(4096);
-  listener.setBlocking(false);
+  const listener = loopbackListener();
   sel.register(listener, Events.IN, null);
   sel.register(0, Events.IN, 'stdin'); // EOF on stdin: report and exit
   console.log(`port ${/** @type {{ port: number }} */ (listener.localAddress()).port}`);
@@ -46,7 +43,7 @@ if (process.argv[2] === '--serve') {
         }
         continue;
       }
-      const sock = /** @type {Socket} */ (key.data);
+      const sock = /** @type {import('@iomux/core').Socket} */ (key.data);
       const n = sock.recvInto(buf);
       if (n === null) continue;
       if (n > 0) sock.send(buf.subarray(0, n));

@@ -11,8 +11,9 @@
 // ReadyList; batch: Batch.run() receives every ready connection in the same
 // native call, and each echo is queued with sendRange() (no copy) to go out
 // at the start of the next pass.
-import { BatchResult, createSelector, Events, raiseFdLimit, ReadyList, Socket } from '@iomux/core';
+import { BatchResult, createSelector, Events, raiseFdLimit, ReadyList } from '@iomux/core';
 import { opt } from './flags.mjs';
+import { loopbackListener } from './listener.mjs';
 
 const backend = /** @type {import('@iomux/core').BackendName} */ (opt('--backend', 'epoll'));
 const api = opt('--api', 'percall');
@@ -24,11 +25,7 @@ raiseFdLimit(65536);
 
 /** @type {import('@iomux/core').Selector<any>} */ // data: LISTENER, STDIN or a connection
 const sel = createSelector(backend);
-const listener = new Socket('inet', 'stream');
-listener.setReuseAddress(true);
-listener.bind({ host: '127.0.0.1', port: 0 });
-listener.listen(4096);
-listener.setBlocking(false);
+const listener = loopbackListener();
 const LISTENER = { kind: 'listener' };
 const STDIN = { kind: 'stdin' };
 sel.register(listener, Events.IN, LISTENER);
