@@ -91,24 +91,10 @@ class EpollBackend final : public Backend {
 
   int Wait(const Deadline& deadline, int32_t* out, int cap) override {
     if (cap < 1) cap = 1;
-    if (ring_) {
-      int n = TakeRing(deadline, out, cap);
-      if (n != 0) return n;
-    }
-    if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
-    int n;
-    for (;;) {
-      int r = Block(deadline, &events_, cap);
-      if (r <= 0) {
-        n = r;
-        break;
-      }
-      n = Harvest(events_.data(), r, out, nullptr);
-      // Only the wait thread's wake-up fired: it is not ours to report, and
-      // that thread drains it at once.
-      if (n > 0 || deadline.Expired()) break;
-    }
-    // A pending wait() whose ring request this call ended or took goes on.
+    int n = ring_ ? TakeRing(deadline, out, cap) : 0;
+    if (n == 0) n = WaitHere(deadline, out, cap);
+    // A pending wait() whose ring request this call ended or took goes on,
+    // whichever way this call found its result.
     if (ring_ && wait_armed_ && !ring_->in_flight()) {
       int err = ring_->Submit(cap);
       if (err != 0 && n >= 0) n = -err;
@@ -145,6 +131,19 @@ class EpollBackend final : public Backend {
   }
 
  private:
+  // One epoll_wait(2) on this thread, into out.
+  int WaitHere(const Deadline& deadline, int32_t* out, int cap) {
+    if (events_.size() < static_cast<size_t>(cap)) events_.resize(static_cast<size_t>(cap));
+    for (;;) {
+      int r = Block(deadline, &events_, cap);
+      if (r <= 0) return r;
+      int n = Harvest(events_.data(), r, out, nullptr);
+      // Only the wait thread's wake-up fired: it is not ours to report, and
+      // that thread drains it at once.
+      if (n > 0 || deadline.Expired()) return n;
+    }
+  }
+
   // What io_uring's epoll_wait harvested, as pairs (0: nothing). Before a
   // blocking call its request is cancelled, so the two never compete for an
   // edge; a zero timeout only takes what is there.
