@@ -108,7 +108,9 @@ metadata() { # tarball
     const fs = require("fs");
     const missing = ["description", "repository", "keywords", "license", "engines", "files", "exports"].filter((k) => !pkg[k]);
     const dot = pkg.exports && pkg.exports["."];
-    if (!dot || !dot.types || !fs.existsSync(process.argv[1] + "/package/" + dot.types)) missing.push("exports[.].types (a file in the tarball)");
+    // types at the top of ".", or under the condition of each module system (a dual ESM/CommonJS package).
+    const typesOf = (e) => (e && e.types ? [e.types] : e && (e.import || e.require) ? [e.import, e.require].map((c) => c && c.types) : [undefined]);
+    if (!dot || typesOf(dot).some((t) => !t || !fs.existsSync(process.argv[1] + "/package/" + t))) missing.push("exports[.].types (a file in the tarball, for every condition)");
     if (!fs.existsSync(process.argv[1] + "/package/README.md")) missing.push("README.md");
     if (JSON.stringify(pkg).includes("workspace:")) missing.push("a workspace: range left in");
     if (missing.length) { console.error(pkg.name + ": " + missing.join(", ")); process.exit(1); }
