@@ -6,14 +6,16 @@
 // Every variant runs in a fresh process (peers-driver.mjs), JIT warmed, one
 // after the other, the order reversed every other round; medians over rounds.
 // The peer is installed with npm into a cache of its own (it builds with
-// node-gyp; it is no dependency of the workspace).
+// node-gyp; it is no dependency of the workspace). Its addon is bound to one
+// Node ABI, so the cache is per ABI and node-gyp builds against the headers of
+// the Node that runs the bench (npm on PATH may be another Node's).
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT, SRC, runProgram } from './run.mjs';
 import { f, median } from './report.mjs';
 
 export const PEER = 'epoll@4.0.2';
-const CACHE = join(ROOT, 'node_modules', '.cache', 'iomux-bench-peers');
+const CACHE = join(ROOT, 'node_modules', '.cache', `iomux-bench-peers-abi${process.versions.modules}`);
 const DELAYS = [0, 100];
 const PROFILES = {
   smoke: { rounds: 1, warmMs: 50, ms: 150 },
@@ -25,9 +27,20 @@ const PROFILES = {
 async function installPeer() {
   if (existsSync(join(CACHE, 'node_modules', 'epoll', 'build', 'Release', 'epoll.node'))) return null;
   mkdirSync(CACHE, { recursive: true });
-  const r = await runProgram('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', PEER], { timeoutMs: 600_000 });
-  if (r.code !== 0) return `npm install ${PEER} failed (network, or node-gyp without a compiler?): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`;
+  // The running Node's own headers when its install has them (the official
+  // tarballs do); otherwise node-gyp fetches the headers of this version.
+  const prefix = dirname(dirname(process.execPath));
+  const env = { ...process.env, npm_config_target: process.versions.node, npm_config_runtime: 'node' };
+  if (existsSync(join(prefix, 'include', 'node', 'common.gypi'))) env.npm_config_nodedir = prefix;
+  const r = await runProgram('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', PEER], { timeoutMs: 600_000, env });
+  if (r.code !== 0) return `npm install ${PEER} failed (network, or node-gyp without a compiler?): ${lastError(r.stderr)}`;
   return null;
+}
+
+/** The telling line of a failed child's stderr (its first error line), not Node's trailer. */
+function lastError(/** @type {string} */ stderr) {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== '}' && !l.startsWith('Node.js v'));
+  return lines.find((l) => /error/i.test(l)) ?? lines.slice(-3).join(' ');
 }
 
 /**
@@ -59,7 +72,7 @@ export async function runPeers({ profile, reps, backends, progress, failure }) {
           if (r.code !== 0) throw new Error(`exit ${r.code}`);
           samples.push(JSON.parse(line));
         } catch {
-          failure(`peers: ${variant} (delay ${delayUs} µs) failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+          failure(`peers: ${variant} (delay ${delayUs} µs) failed: ${lastError(r.stderr)}`);
         }
       }
     }

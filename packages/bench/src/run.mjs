@@ -22,8 +22,8 @@ export function binPath(name) {
 killChildrenOnSignals('bench');
 
 /** Runs a program to completion; resolves {code, stdout, stderr}. Killed after timeoutMs. */
-export async function runProgram(cmd, args, { timeoutMs = 120_000 } = {}) {
-  const r = await runChild(cmd, args, { timeoutMs });
+export async function runProgram(cmd, args, { timeoutMs = 120_000, env = undefined } = {}) {
+  const r = await runChild(cmd, args, { timeoutMs, env });
   if (r.code === null && r.signal === null) throw new Error(`${cmd}: could not start: ${r.stderr.trim()}`);
   return {
     code: r.code ?? (r.signal ? 128 : 1),
