@@ -109,6 +109,8 @@ const pythonVersion = (() => {
   const r = spawnSync(PYTHON, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
 })();
+/** The mechanisms CPython's selectors module offers (dispatch.py maps each to its class). */
+const CPYTHON_SELECTORS = ['select', 'poll', 'epoll'];
 const cpythonIn = {
   dispatch: pythonVersion !== null && (opts.cpython ?? opts.profile !== 'smoke'),
   echo: pythonVersion !== null && (opts.cpython ?? opts.profile === 'full'),
@@ -213,7 +215,9 @@ async function runDispatch() {
     /** @type {Record<'c' | 'iomux' | 'iomux-into' | 'iomux-batch' | 'c-mt' | 'cpython', any[]>} */
     const samples = { c: [], iomux: [], 'iomux-into': [], 'iomux-batch': [], 'c-mt': [], cpython: [] };
     /** @type {(keyof typeof samples)[]} */
-    const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(cpythonIn.dispatch ? /** @type {const} */ (['cpython']) : [])];
+    // CPython's selectors module has no io_uring selector: its column stays empty there.
+    const withPy = cpythonIn.dispatch && CPYTHON_SELECTORS.includes(backend);
+    const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(withPy ? /** @type {const} */ (['cpython']) : [])];
     /** @type {Record<string, string>} */
     const API = { iomux: 'percall', 'iomux-into': 'into', 'iomux-batch': 'batch' };
     let failed = null;
