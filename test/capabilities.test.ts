@@ -3,7 +3,7 @@
 // what the backend really does, over real fds. A record that lies (say, a
 // select record claiming EDGE, or epoll claiming it reports closed fds)
 // fails one of these.
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -15,8 +15,9 @@ import {
   createSelector,
   raiseFdLimit,
   type BackendCapabilities,
+  type FileLike,
 } from '@iomux/core';
-import { expectEvents, readyMap, testBackends, throwsCode, withScope } from './helpers.ts';
+import { Scope, expectEvents, readyMap, testBackends, throwsCode, withScope } from './helpers.ts';
 
 const { IN, OUT, HUP, NVAL, RDHUP, EDGE } = Events;
 
@@ -143,19 +144,39 @@ for (const backend of testBackends()) {
       assert.is(sel.fileno() >= 0, caps.pollableKernelFd);
     }));
 
-  test(`${backend}: waitOnThread says whether wait() blocks on a thread of its own`, () =>
+  // Threads made by a pending wait() on a fresh selector with `fd` registered
+  // for `events`; the wait is then ended by `fire` (or the selector's waker).
+  const threadsOfWait = async (s: Scope, fd: FileLike, events: number, fire?: () => void) => {
+    const tasks = () => readdirSync('/proc/self/task').length;
+    const sel = s.selector(backend);
+    sel.register(fd, events);
+    const waker = sel.waker();
+    const before = tasks();
+    const p = sel.wait({ timeoutMs: 2000 });
+    await new Promise((r) => setTimeout(r, 20));
+    const during = tasks();
+    if (fire) fire();
+    else waker.wake(); // resolves the wait with what is ready (nothing)
+    const ready = await p;
+    if (fire) assert.ok(ready.length > 0, 'the wait reports the event');
+    return during - before;
+  };
+
+  test(`${backend}: waitInLoop says whether wait() over sockets sleeps in the event loop (no thread)`, () =>
     withScope(async (s) => {
-      const tasks = () => readdirSync('/proc/self/task').length;
-      const sel = s.selector(backend);
       const [a, c] = s.pair();
-      sel.register(a, Events.IN);
-      const before = tasks();
-      const p = sel.wait({ timeoutMs: 2000 });
-      await new Promise((r) => setTimeout(r, 20));
-      const during = tasks();
-      c.send('x');
-      await p;
-      assert.is(during - before, caps.waitOnThread ? 1 : 0, `threads ${before} -> ${during}`);
+      const made = await threadsOfWait(s, a, Events.IN, () => c.send('x'));
+      assert.is(made, caps.waitInLoop ? 0 : 1, `threads made: ${made}`);
+    }));
+
+  // /proc/sys/kernel/hostname reports a change to the first poll only: a
+  // backend that may take a thread takes it for this file.
+  test(`${backend}: waitOnThread says whether wait() over a report-once file blocks on a thread of its own`, () =>
+    withScope(async (s) => {
+      const file = openSync('/proc/sys/kernel/hostname', 'r');
+      s.add({ close: () => closeSync(file) });
+      const made = await threadsOfWait(s, file, Events.PRI);
+      assert.is(made, caps.waitOnThread ? 1 : 0, `threads made: ${made}`);
     }));
 
   test(`${backend}: watchesEmptyMask says whether an fd with no interest bit hears its hang-up`, () =>

@@ -35,12 +35,20 @@ export interface BackendCapabilities {
    */
   readonly pollableKernelFd: boolean;
   /**
-   * `wait()` blocks on a dedicated thread in the mechanism's own call and is handed what that
-   * one call saw (select, poll and epoll). Nothing is asked of the kernel twice, so files that
-   * report a change only to the first poll (`/proc/self/mounts`) lose nothing. `false`: libuv
-   * watches the backend's kernel fd and the result is collected on the JS thread.
+   * `wait()` may block on a dedicated thread in the mechanism's own call, which hands over what
+   * that one call saw, so files that report a change only to the first poll
+   * (`/proc/self/mounts`) lose nothing. select and poll take the thread only while such a file
+   * may be registered (anything but a socket, a pipe or FIFO, or a character device such as a
+   * tty); epoll only where io_uring cannot run its `epoll_wait`. `false`: never a thread.
    */
   readonly waitOnThread: boolean;
+  /**
+   * `wait()` over sockets, pipes, FIFOs and ttys makes no thread: the event loop itself sleeps
+   * (select and poll: on an epoll set of the selector's own that mirrors those fds, the result
+   * then taken with the mechanism's own zero-timeout call; epoll: io_uring's `epoll_wait`;
+   * io_uring: its ring's eventfd). One wake-up per event, as for any Node I/O.
+   */
+  readonly waitInLoop: boolean;
   /**
    * An fd registered with no interest bit (0, or only `ERR`/`HUP`/`NVAL`) is still watched for
    * the always-reported conditions (poll, epoll); select has no set for them and never reports it.

@@ -26,6 +26,7 @@ export interface NativeCapabilities {
   keepsClosedFdOpen: boolean;
   pollableKernelFd: boolean;
   waitOnThread: boolean;
+  waitInLoop: boolean;
   watchesEmptyMask: boolean;
   watchesRegularFiles: boolean;
   syscalls: { wait: string; add: string; modify: string | null; remove: string | null };

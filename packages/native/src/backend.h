@@ -54,8 +54,11 @@ struct Capabilities {
   bool keeps_closed_fd_open;   // an fd closed while registered stays open (its file is held) until
                                // unregister() or close()
   bool pollable_kernel_fd;     // KernelFd() is a pollable kernel object of the backend's own
-  bool wait_on_thread;         // wait() blocks on a thread in WaitAside(), which hands its harvest
-                               // over; otherwise libuv watches KernelFd() and JS harvests with Wait()
+  bool wait_on_thread;         // wait() may block on a thread in WaitAside(), which hands its
+                               // harvest over (select and poll: only for files whose poll may
+                               // report once, see state_set.h)
+  bool wait_in_loop;           // wait() on sockets, pipes and ttys makes no thread: libuv watches an
+                               // fd of the backend's (WaitFd(), or StateSet's) and JS harvests with Wait()
   bool watches_empty_mask;     // an fd with no interest bit is still watched for ERR/HUP/NVAL
   bool watches_regular_files;  // a regular file is accepted (always ready); epoll refuses it (EPERM)
   // The system call each operation's errors name; nullptr where the
@@ -111,6 +114,13 @@ class Backend {
   // The wait that Flush() prepared has ended (its result, if any, is
   // collected by the next Wait()).
   virtual void Idle() {}
+
+  // select and poll: whether this wait may sleep in the loop on StateFd()
+  // (state_set.h): brings the set up to date, making it at the first call.
+  // False: the wait takes the thread. Backends without one never say true.
+  virtual bool SyncStates() { return false; }
+  virtual bool MirrorsStates() const { return false; }
+  virtual int StateFd() const { return -1; }
 
   // wait()'s thread (Caps().wait_on_thread): blocks in the mechanism's own
   // call until a registered fd is ready, `wake_fd` is readable, or the

@@ -21,7 +21,10 @@ const Capabilities kSelectCaps = {
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/true,
     /*reports_hup=*/false, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
     /*pollable_kernel_fd=*/false,
-    /*wait_on_thread=*/true,
+    // wait(): the loop sleeps on an epoll set mirroring sockets, pipes and
+    // ttys (state_set.h), the JS thread harvests with select(2); a thread
+    // in select(2) where another file is registered.
+    /*wait_on_thread=*/true, /*wait_in_loop=*/true,
     // An fd with no interest bit is in none of the three sets.
     /*watches_empty_mask=*/false, /*watches_regular_files=*/true,
     // Add() checks the fd with fcntl(F_GETFD); nothing else enters the kernel.
@@ -33,7 +36,8 @@ const Capabilities kPollCaps = {
     /*edge=*/false, /*exclusive=*/false, /*native_oneshot=*/false, /*rdhup_needs_in=*/false,
     /*reports_hup=*/true, /*reports_closed_fd=*/true, /*keeps_closed_fd_open=*/false,
     /*pollable_kernel_fd=*/false,
-    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
+    // wait(): as select's, with poll(2).
+    /*wait_on_thread=*/true, /*wait_in_loop=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     "poll", "fcntl", nullptr, nullptr,
 };
 
@@ -44,7 +48,7 @@ const Capabilities kEpollCaps = {
     /*pollable_kernel_fd=*/true,
     // io_uring runs the epoll_wait (IORING_OP_EPOLL_WAIT) while libuv
     // watches an eventfd: no thread (epoll_ring.h).
-    /*wait_on_thread=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
+    /*wait_on_thread=*/false, /*wait_in_loop=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
 
@@ -56,7 +60,7 @@ const Capabilities kEpollThreadCaps = {
     // Where io_uring cannot run it: a thread blocks in epoll_wait. (libuv
     // polling the epoll fd would poll every ready item once more, and a
     // report-once file, /proc/self/mounts, would lose its event there.)
-    /*wait_on_thread=*/true, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
+    /*wait_on_thread=*/true, /*wait_in_loop=*/false, /*watches_empty_mask=*/true, /*watches_regular_files=*/false,
     "epoll_wait", "epoll_ctl", "epoll_ctl", "epoll_ctl",
 };
 
@@ -69,7 +73,7 @@ const Capabilities kIoUringCaps = {
     // KernelFd() is an eventfd registered with the ring, not the ring's fd.
     // libuv polling it consumes nothing: the completions stay in the ring
     // until the JS thread's Wait() reads them, so wait() needs no thread.
-    /*pollable_kernel_fd=*/true, /*wait_on_thread=*/false,
+    /*pollable_kernel_fd=*/true, /*wait_on_thread=*/false, /*wait_in_loop=*/true,
     // A regular file's poll request completes at once, as poll(2) reports it.
     /*watches_empty_mask=*/true, /*watches_regular_files=*/true,
     // Add() checks the fd with getsockopt(SO_TYPE) and queues its request;

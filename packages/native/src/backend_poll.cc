@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "state_set.h"
 #include "syscall.h"
 
 namespace iomux::detail {
@@ -32,6 +33,7 @@ class PollBackend final : public Backend {
     index_.emplace(fd, fds_.size());
     fds_.push_back(pollfd{fd, ToPoll(events), 0});
     interest_.push_back(events);
+    states_.Set(fd, static_cast<uint16_t>(ToPoll(events)));
     return 0;
   }
 
@@ -43,6 +45,7 @@ class PollBackend final : public Backend {
     p.fd = fd;  // re-arms a fired ONESHOT entry
     p.events = ToPoll(events);
     interest_[it->second] = events;
+    states_.Set(fd, static_cast<uint16_t>(p.events));
     return 0;
   }
 
@@ -52,6 +55,7 @@ class PollBackend final : public Backend {
     if (it == index_.end()) return ENOENT;
     size_t i = it->second, last = fds_.size() - 1;
     index_.erase(it);
+    states_.Clear(fd, true);
     if (i != last) {
       fds_[i] = fds_[last];
       interest_[i] = interest_[last];
@@ -96,7 +100,7 @@ class PollBackend final : public Backend {
       out[2 * n] = p.fd;
       out[2 * n + 1] = static_cast<int32_t>(ready);
       n++;
-      if (interest_[i] & kOneshot) p.fd = -1 - p.fd;  // disarm until Modify()
+      if (interest_[i] & kOneshot) Disarm(&p);
     }
     return n;
   }
@@ -137,19 +141,42 @@ class PollBackend final : public Backend {
       if (ready == 0) continue;
       out->push_back(p.fd);
       out->push_back(static_cast<int32_t>(ready));
-      if (interest & kOneshot) p.fd = -1 - p.fd;  // disarm until Modify()
+      if (interest & kOneshot) Disarm(&p);
     }
     *how = out->empty() && snapshot_.back().revents != 0 ? BlockResult::kWoken : BlockResult::kReady;
     return static_cast<int>(out->size() / 2);
   }
 
+  bool MirrorsStates() const override { return true; }
+  int StateFd() const override { return states_.fd(); }
+
+  bool SyncStates() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!states_.active()) {
+      if (states_.Activate() != 0) return false;
+      for (const pollfd& p : fds_) {
+        if (p.fd >= 0) states_.Set(p.fd, static_cast<uint16_t>(p.events));
+      }
+    }
+    states_.SetWaker(waker_fd_);
+    return states_.Sync();
+  }
+
  private:
   static int RealFd(const pollfd& p) { return p.fd >= 0 ? p.fd : -1 - p.fd; }
+
+  // A ONESHOT fd that was reported: poll(2) skips a negative fd entirely
+  // (not even ERR/HUP/NVAL), until Modify() re-arms it. Caller holds mu_.
+  void Disarm(pollfd* p) {
+    states_.Clear(p->fd, false);
+    p->fd = -1 - p->fd;
+  }
 
   std::vector<pollfd> fds_;
   std::vector<uint32_t> interest_;  // parallel to fds_, modifiers included
   std::unordered_map<int, size_t> index_;
   std::vector<pollfd> snapshot_;  // the wait thread's private copy
+  StateSet states_;               // what wait() sleeps on in the loop (state_set.h)
 };
 
 }  // namespace

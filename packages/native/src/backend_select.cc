@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "state_set.h"
 #include "syscall.h"
 
 namespace iomux::detail {
@@ -93,6 +94,7 @@ class SelectBackend final : public Backend {
     registered_[fd] = true;
     interest_[fd] = events;
     Arm(master_, fd, events);
+    Mirror(fd, events);
     if (fd > maxfd_) maxfd_ = fd;
     return 0;
   }
@@ -103,6 +105,7 @@ class SelectBackend final : public Backend {
     Disarm(master_, fd);
     Arm(master_, fd, events);  // also re-arms a fired ONESHOT fd
     interest_[fd] = events;
+    Mirror(fd, events);
     return 0;
   }
 
@@ -110,6 +113,7 @@ class SelectBackend final : public Backend {
     if (fd < 0 || fd >= FD_SETSIZE || !registered_[fd]) return ENOENT;
     std::lock_guard<std::mutex> lock(mu_);
     Disarm(master_, fd);
+    states_.Clear(fd, true);
     registered_[fd] = false;
     interest_[fd] = 0;
     while (maxfd_ >= 0 && !registered_[maxfd_]) maxfd_--;
@@ -188,7 +192,7 @@ class SelectBackend final : public Backend {
         if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
         Disarm(armed, fd);
         if (!IsArmed(master_, fd)) continue;                // a ONESHOT fd that fired meanwhile
-        if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll
+        if (interest_[fd] & kOneshot) DisarmOneshot(fd);  // reported once, like poll
         if (*n < cap) {
           out[2 * *n] = fd;
           out[2 * *n + 1] = static_cast<int32_t>(kNval);
@@ -223,9 +227,40 @@ class SelectBackend final : public Backend {
       out[2 * n] = fd;
       out[2 * n + 1] = static_cast<int32_t>(ready);
       n++;
-      if (interest_[fd] & kOneshot) Disarm(master_, fd);
+      if (interest_[fd] & kOneshot) DisarmOneshot(fd);
     }
     return n;
+  }
+
+  // A reported ONESHOT fd leaves the master sets until Modify(). Caller holds mu_.
+  void DisarmOneshot(int fd) {
+    Disarm(master_, fd);
+    states_.Clear(fd, false);
+  }
+
+  // What wait()'s StateSet watches for fd: the bits of its sets (an fd with
+  // none is in no set, so not watched at all). Caller holds mu_.
+  void Mirror(int fd, uint32_t events) {
+    if (events & kInterestBits) {
+      states_.Set(fd, events & kInterestBits);
+    } else {
+      states_.Clear(fd, false);
+    }
+  }
+
+  bool MirrorsStates() const override { return true; }
+  int StateFd() const override { return states_.fd(); }
+
+  bool SyncStates() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!states_.active()) {
+      if (states_.Activate() != 0) return false;
+      for (int fd = 0; fd <= maxfd_; fd++) {
+        if (registered_[fd] && IsArmed(master_, fd)) Mirror(fd, interest_[fd]);
+      }
+    }
+    states_.SetWaker(waker_fd_);
+    return states_.Sync();
   }
 
   static bool IsArmed(const Sets& s, int fd) {
@@ -238,6 +273,7 @@ class SelectBackend final : public Backend {
   uint32_t interest_[FD_SETSIZE];
   bool registered_[FD_SETSIZE];
   int maxfd_ = -1;
+  StateSet states_;  // what wait() sleeps on in the loop (state_set.h)
 };
 
 }  // namespace

@@ -20,10 +20,12 @@ SelectorCore::~SelectorCore() { Shutdown(); }
 
 int SelectorCore::Arm(Napi::Env env, Napi::Function callback, const Deadline& deadline) {
   deadline_ = deadline;
-  return Rearm(env, callback);
+  return StartWait(env, callback, false);
 }
 
-int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
+int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) { return StartWait(env, callback, true); }
+
+int SelectorCore::StartWait(Napi::Env env, Napi::Function callback, bool again) {
   if (closed()) return EBADF;
   if (!waiter_) {
     int err = 0;
@@ -32,7 +34,7 @@ int SelectorCore::Rearm(Napi::Env env, Napi::Function callback) {
   }
   if (!async_context_) async_context_ = std::make_unique<Napi::AsyncContext>(env, "iomux.wait");
   callback_ = Napi::Persistent(callback);
-  int err = waiter_->Start(deadline_);
+  int err = waiter_->Start(deadline_, again);
   if (err) callback_.Reset();
   return err;
 }

@@ -41,6 +41,7 @@ class SelectorCore final : public EnvResource {
 
  private:
   static void OnDone(void* ctx, int err, bool timed_out, const int32_t* pairs, int n);
+  int StartWait(Napi::Env env, Napi::Function callback, bool again);
   void DestroyWakerOf();
 
   EnvData* env_;

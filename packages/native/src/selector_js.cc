@@ -267,6 +267,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const Capabilities& c) {
   o.Set("keepsClosedFdOpen", c.keeps_closed_fd_open);
   o.Set("pollableKernelFd", c.pollable_kernel_fd);
   o.Set("waitOnThread", c.wait_on_thread);
+  o.Set("waitInLoop", c.wait_in_loop);
   o.Set("watchesEmptyMask", c.watches_empty_mask);
   o.Set("watchesRegularFiles", c.watches_regular_files);
   Napi::Object sys = Napi::Object::New(env);

@@ -43,7 +43,7 @@ class KernelFdWaiter final : public Waiter {
     return -r;
   }
 
-  int Start(const Deadline& deadline) override {
+  int Start(const Deadline& deadline, bool) override {
     deadline_ = deadline;
     int err = backend_->Flush(capacity_->load(std::memory_order_relaxed));
     if (err != 0) return err;
@@ -149,7 +149,7 @@ class ThreadWaiter final : public Waiter {
     if (wake_fd_ >= 0) close(wake_fd_);
   }
 
-  int Start(const Deadline& deadline) override {
+  int Start(const Deadline& deadline, bool) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       generation_++;
@@ -198,6 +198,12 @@ class ThreadWaiter final : public Waiter {
   void Changed() override {
     std::lock_guard<std::mutex> lock(mu_);
     Wake();
+  }
+
+  // A harvest that an earlier wait could not deliver waits for the next.
+  bool HasLeftover() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !leftover_.empty();
   }
 
  private:
@@ -317,10 +323,89 @@ class ThreadWaiter final : public Waiter {
   UvHandle<uv_async_t> async_;
 };
 
+// select and poll: the loop sleeps on the backend's StateSet while it
+// covers every registration; the thread where it does not. Each part is
+// made when first needed: a program that only watches sockets never starts
+// the thread.
+class HybridWaiter final : public Waiter {
+ public:
+  HybridWaiter(uv_loop_t* loop, Backend* backend, const std::atomic<int>* capacity, Done done, void* ctx)
+      : loop_(loop), backend_(backend), capacity_(capacity), done_(done), ctx_(ctx) {}
+
+  int Start(const Deadline& deadline, bool again) override {
+    deadline_ = deadline;
+    // A wake-up in the loop that found nothing means the set and the
+    // mechanism disagree (select's sets do not watch a hang-up the way
+    // epoll does; the item of a registered fd closed while a copy of it
+    // lives on): the rest of this wait is the thread's, which cannot spin.
+    bool in_loop = !again && !(thread_ && thread_->HasLeftover()) && backend_->SyncStates();
+    if (in_loop && !in_loop_) {
+      in_loop_ = std::make_unique<KernelFdWaiter>(backend_, capacity_, done_, ctx_);
+      int err = in_loop_->Init(loop_, backend_->StateFd());
+      if (err != 0) {
+        in_loop_.reset();
+        return err;
+      }
+    }
+    if (!in_loop && !thread_) {
+      auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
+      int err = t->Init(loop_);
+      if (err != 0) return err;
+      thread_ = std::move(t);
+    }
+    active_ = in_loop ? static_cast<Waiter*>(in_loop_.get()) : thread_.get();
+    int err = active_->Start(deadline, again);
+    if (err != 0) active_ = nullptr;
+    return err;
+  }
+
+  void Stop() override {
+    if (active_ != nullptr) active_->Stop();
+    active_ = nullptr;
+  }
+
+  void Changed() override {
+    if (active_ == nullptr) return;
+    if (active_ == thread_.get()) {
+      thread_->Changed();
+      return;
+    }
+    // Sleeping in the loop: the set takes the change now; a registration
+    // it cannot cover moves the wait to the thread, towards the same deadline.
+    if (backend_->SyncStates()) return;
+    if (!thread_) {
+      auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
+      // No thread to be had: this wait stays in the loop, over what the set
+      // covers (nothing is consumed meanwhile, so the new file's news waits
+      // for the next wait, whose start then reports the missing thread).
+      if (t->Init(loop_) != 0) return;
+      thread_ = std::move(t);
+    }
+    in_loop_->Stop();
+    active_ = thread_.get();
+    thread_->Start(deadline_, false);  // cannot fail once the thread exists
+  }
+
+ private:
+  uv_loop_t* loop_;
+  Backend* backend_;
+  const std::atomic<int>* capacity_;
+  Done done_;
+  void* ctx_;
+  Deadline deadline_ = Deadline::Forever();
+  std::unique_ptr<KernelFdWaiter> in_loop_;
+  std::unique_ptr<ThreadWaiter> thread_;
+  Waiter* active_ = nullptr;  // the part the pending wait runs on
+};
+
 }  // namespace
 
 std::unique_ptr<Waiter> MakeWaiter(uv_loop_t* loop, Backend* backend, const std::atomic<int>* capacity,
                                    Waiter::Done done, void* ctx, int* err) {
+  if (backend->MirrorsStates()) {
+    *err = 0;
+    return std::make_unique<HybridWaiter>(loop, backend, capacity, done, ctx);
+  }
   int fd = backend->WaitFd();
   if (fd >= 0) {
     auto w = std::make_unique<KernelFdWaiter>(backend, capacity, done, ctx);

@@ -1,6 +1,6 @@
 // How wait() watches a backend without blocking the JS thread. Two
 // strategies, chosen by the backend's capability record:
-//  - ThreadWaiter (Caps().wait_on_thread: select, poll, epoll): a dedicated
+//  - ThreadWaiter (Caps().wait_on_thread: epoll without io_uring): a dedicated
 //    thread blocks in the mechanism's own call (Backend::WaitAside) with the
 //    wait's deadline and an eventfd of its own, and hands what that call
 //    harvested to the JS thread through a uv_async_t. The kernel is asked
@@ -9,6 +9,12 @@
 //    thread, or letting libuv's epoll poll the epoll fd (which polls every
 //    ready item once more), would lose it. The thread does not wait again
 //    until JS re-arms it, so a level-triggered fd cannot make it spin.
+//  - HybridWaiter (select and poll, Backend::MirrorsStates()): while every
+//    registration is a socket, pipe or tty, libuv watches the backend's
+//    StateSet (state_set.h) and the JS thread harvests with the mechanism's
+//    zero-timeout call: no thread, one wake-up per event. Otherwise (another
+//    file is registered), and for the rest of a wait whose loop wake-up
+//    found nothing, the ThreadWaiter.
 //  - KernelFdWaiter (the others): one uv_poll_t on the backend's own
 //    pollable fd, where polling consumes nothing (a completion queue); the
 //    JS side then harvests with a zero-timeout Wait(). The user's fds are
@@ -35,8 +41,9 @@ class Waiter {
   using Done = void (*)(void* ctx, int err, bool timed_out, const int32_t* pairs, int n);
   virtual ~Waiter() = default;  // stops and releases everything it owns
 
-  // Arms the watcher until `deadline`. Returns 0 or an errno value.
-  virtual int Start(const Deadline& deadline) = 0;
+  // Arms the watcher until `deadline`. `again`: the same wait, re-armed
+  // after a wake-up whose harvest found nothing. Returns 0 or an errno value.
+  virtual int Start(const Deadline& deadline, bool again) = 0;
   // Disarms it; no `done` follows for the current Start(). What a wait
   // harvested but could not deliver any more is delivered by the next one.
   virtual void Stop() = 0;
