@@ -582,7 +582,7 @@ const MUTANTS = [
   {
     name: 'hybrid-wait-ignores-new-file',
     file: 'packages/native/src/waiter.cc',
-    find: '    if (backend_->SyncStates()) return;\n',
+    find: '    if (!in_loop_->armed() || backend_->SyncStates()) return;\n',
     replace: '    backend_->SyncStates();\n    return;\n',
     tests: ['test/wait-in-loop.test'],
     backend: 'poll',

@@ -78,6 +78,8 @@ class KernelFdWaiter final : public Waiter {
     if (armed_) backend_->Flush(capacity_->load(std::memory_order_relaxed));
   }
 
+  bool armed() const { return armed_; }
+
  private:
   void StartTimer() {
     uint64_t ms = static_cast<uint64_t>(deadline_.RemainingCeil(1000000, INT64_MAX));
@@ -372,7 +374,7 @@ class HybridWaiter final : public Waiter {
     }
     // Sleeping in the loop: the set takes the change now; a registration
     // it cannot cover moves the wait to the thread, towards the same deadline.
-    if (backend_->SyncStates()) return;
+    if (!in_loop_->armed() || backend_->SyncStates()) return;
     if (!thread_) {
       auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
       // No thread to be had: this wait stays in the loop, over what the set
