@@ -214,9 +214,9 @@ async function runDispatch() {
     // (selectInto()), batched (one native call per pass).
     /** @type {Record<'c' | 'iomux' | 'iomux-into' | 'iomux-batch' | 'c-mt' | 'cpython', any[]>} */
     const samples = { c: [], iomux: [], 'iomux-into': [], 'iomux-batch': [], 'c-mt': [], cpython: [] };
-    /** @type {(keyof typeof samples)[]} */
     // CPython's selectors module has no io_uring selector: its column stays empty there.
     const withPy = cpythonIn.dispatch && CPYTHON_SELECTORS.includes(backend);
+    /** @type {(keyof typeof samples)[]} */
     const impls = ['c', 'iomux', 'iomux-into', 'iomux-batch', 'c-mt', ...(withPy ? /** @type {const} */ (['cpython']) : [])];
     /** @type {Record<string, string>} */
     const API = { iomux: 'percall', 'iomux-into': 'into', 'iomux-batch': 'batch' };

@@ -30,6 +30,7 @@ async function installPeer() {
   // The running Node's own headers when its install has them (the official
   // tarballs do); otherwise node-gyp fetches the headers of this version.
   const prefix = dirname(dirname(process.execPath));
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, npm_config_target: process.versions.node, npm_config_runtime: 'node' };
   if (existsSync(join(prefix, 'include', 'node', 'common.gypi'))) env.npm_config_nodedir = prefix;
   const r = await runProgram('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', PEER], { timeoutMs: 600_000, env });

@@ -21,7 +21,12 @@ export function binPath(name) {
 
 killChildrenOnSignals('bench');
 
-/** Runs a program to completion; resolves {code, stdout, stderr}. Killed after timeoutMs. */
+/**
+ * Runs a program to completion; resolves {code, stdout, stderr}. Killed after timeoutMs.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{ timeoutMs?: number, env?: NodeJS.ProcessEnv }} [options] env: the child's whole environment (default: ours)
+ */
 export async function runProgram(cmd, args, { timeoutMs = 120_000, env = undefined } = {}) {
   const r = await runChild(cmd, args, { timeoutMs, env });
   if (r.code === null && r.signal === null) throw new Error(`${cmd}: could not start: ${r.stderr.trim()}`);

@@ -191,7 +191,7 @@ class SelectBackend final : public Backend {
       for (int fd = 0; fd <= maxfd_ && fd < nfds; fd++) {
         if (!registered_[fd] || !IsArmed(armed, fd) || FdIsOpen(fd)) continue;
         Disarm(armed, fd);
-        if (!IsArmed(master_, fd)) continue;                // a ONESHOT fd that fired meanwhile
+        if (!IsArmed(master_, fd)) continue;              // a ONESHOT fd that fired meanwhile
         if (interest_[fd] & kOneshot) DisarmOneshot(fd);  // reported once, like poll
         if (*n < cap) {
           out[2 * *n] = fd;

@@ -55,13 +55,13 @@ class StateSet {
  private:
   enum Kind : uint8_t { kUnknown, kState, kOther };
   struct Item {
-    uint32_t want = 0;      // the events Set() asked for
-    bool watched = false;   // Set() and not Clear()ed
-    Kind kind = kUnknown;   // classified at the first Sync that needs it
-    bool in_set = false;    // an epoll item exists for it
-    uint32_t in_events = 0; // ... with these events
-    bool dirty = false;     // listed in dirty_
-    bool counted = false;   // counted in others_
+    uint32_t want = 0;       // the events Set() asked for
+    bool watched = false;    // Set() and not Clear()ed
+    Kind kind = kUnknown;    // classified at the first Sync that needs it
+    bool in_set = false;     // an epoll item exists for it
+    uint32_t in_events = 0;  // ... with these events
+    bool dirty = false;      // listed in dirty_
+    bool counted = false;    // counted in others_
   };
 
   void Mark(int fd, Item* item);
@@ -70,12 +70,12 @@ class StateSet {
   int Ctl(int op, int fd, uint32_t events);
 
   int epfd_ = -1;
-  int waker_ = -1;          // in the set, as known to be a state
-  int waker_wanted_ = -1;   // what SetWaker() last asked for
-  bool waker_ok_ = true;    // the waker is in the set (or there is none)
+  int waker_ = -1;         // in the set, as known to be a state
+  int waker_wanted_ = -1;  // what SetWaker() last asked for
+  bool waker_ok_ = true;   // the waker is in the set (or there is none)
   std::unordered_map<int, Item> items_;
   std::vector<int> dirty_;
-  int others_ = 0;          // watched items that are not in the set
+  int others_ = 0;  // watched items that are not in the set
 };
 
 }  // namespace iomux::detail
