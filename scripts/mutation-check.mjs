@@ -188,7 +188,7 @@ const MUTANTS = [
   {
     name: 'poll-oneshot-not-disarmed',
     file: 'packages/native/src/backend_poll.cc',
-    find: 'if (interest_[i] & kOneshot) p.fd = -1 - p.fd;',
+    find: 'if (interest_[i] & kOneshot) Disarm(&p);',
     replace: '',
     tests: ['test/selector.test'],
     backend: 'poll',
@@ -215,7 +215,7 @@ const MUTANTS = [
   {
     name: 'select-closed-oneshot-not-disarmed',
     file: 'packages/native/src/backend_select.cc',
-    find: 'if (interest_[fd] & kOneshot) Disarm(master_, fd);  // reported once, like poll',
+    find: 'if (interest_[fd] & kOneshot) DisarmOneshot(fd);  // reported once, like poll',
     replace: '',
     tests: ['test/reliability/regressions.test'],
     why: 'a closed ONESHOT fd is reported NVAL on every call (bug 1 of docs/reliability.md)',
@@ -318,7 +318,7 @@ const MUTANTS = [
   {
     name: 'select-oneshot-not-disarmed',
     file: 'packages/native/src/backend_select.cc',
-    find: '      n++;\n      if (interest_[fd] & kOneshot) Disarm(master_, fd);',
+    find: '      n++;\n      if (interest_[fd] & kOneshot) DisarmOneshot(fd);',
     replace: '      n++;',
     tests: ['test/selector.test'],
     backend: 'select',
