@@ -17,7 +17,7 @@ const BACKENDS = backends();
 
 const USAGE = `usage: pnpm bench [options]
 
-  (no option)       quick profile, under 2 minutes
+  (no option)       quick profile, about 3 minutes
   --full            the whole matrix (several minutes)
   --smoke           a few seconds, for CI: checks the harness, not the speed
   --only LIST       dispatch, echo, wait, workers and/or peers, comma-separated (default: all but workers
