@@ -92,7 +92,9 @@ void StateSet::Apply(int fd, Item* item) {
       item->in_set = true;
       item->in_events = item->want;
     } else {
-      item->kind = kOther;  // the set cannot hold it (closed meanwhile): the thread will say why
+      // The set cannot hold it: closed meanwhile (the thread reports it), or a
+      // device without a poll of its own (/dev/null: EPERM; always ready).
+      item->kind = kOther;
       in = false;
     }
   }
