@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { backends } from '@iomux/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const FILES = ['test/wait.test.ts', 'test/wait-fair.test.ts', 'test/report-once.test.ts', 'test/capabilities.test.ts', 'test/waker.test.ts', 'test/gc.test.ts'];
+const FILES = ['test/wait.test.ts', 'test/wait-fair.test.ts', 'test/wait-in-loop.test.ts', 'test/report-once.test.ts', 'test/capabilities.test.ts', 'test/waker.test.ts', 'test/gc.test.ts'];
 
 const env = { ...process.env, IOMUX_BACKEND: 'epoll', IOMUX_EPOLL_WAIT: 'thread', NO_COLOR: '1', FORCE_COLOR: '0' };
 

@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, pipe } from '@iomux/core';
-import { readyMap, sleep, testBackends, withScope } from './helpers.ts';
+import { openFds, readyMap, sleep, testBackends, withScope } from './helpers.ts';
 
 const { IN, PRI } = Events;
 const threads = () => readdirSync('/proc/self/task').length;
@@ -41,6 +41,30 @@ for (const b of testBackends()) {
       if (want === 'socket') a.recv(10);
       else readSync(r, Buffer.alloc(10));
     }
+  });
+
+  // The set is made by the first wait() that sleeps, and closed with the
+  // selector: a program that only calls select() pays nothing for it.
+  t('select and poll make their epoll set at the first wait() that sleeps, and release it on close()', async (s) => {
+    const epollFds = () => [...openFds().values()].filter((target) => target === 'anon_inode:[eventpoll]').length;
+    const base = epollFds();
+    const sel = s.selector(b);
+    const own = sel.capabilities.backend === 'epoll' ? 1 : 0; // epoll's own set
+    const [a, c] = s.pair();
+    sel.register(a, IN);
+    c.send('x');
+    sel.select(1000);
+    await sel.wait({ timeoutMs: 1000 }); // ready at once: resolves without sleeping
+    a.recv(10);
+    assert.is(epollFds() - base, own, 'after select() and a wait() that did not sleep');
+    const p = sel.wait({ timeoutMs: 5000 });
+    await sleep(10);
+    c.send('y');
+    await p;
+    const mirrors = sel.capabilities.backend === 'select' || sel.capabilities.backend === 'poll' ? 1 : 0;
+    assert.is(epollFds() - base, own + mirrors, 'after a wait() that slept');
+    sel.close();
+    assert.is(epollFds() - base, 0, 'after close()');
   });
 
   t('a report-once file registered during a pending wait moves that wait to a thread where waitOnThread says so, and the wait goes on', async (s) => {
