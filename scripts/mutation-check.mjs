@@ -571,6 +571,14 @@ const MUTANTS = [
     why: 'an unregistered fd leaves the epoll set only at the next wait, after the caller closed it: a copy held elsewhere keeps waking the selector',
   },
   {
+    name: 'state-set-without-cloexec',
+    file: 'packages/native/src/state_set.cc',
+    find: 'epoll_create1(EPOLL_CLOEXEC)',
+    replace: 'epoll_create1(0)',
+    tests: ['test/socket.test'],
+    why: "the epoll set that select and poll sleep on leaks into exec()ed children",
+  },
+  {
     name: 'hybrid-wait-stays-in-loop',
     file: 'packages/native/src/waiter.cc',
     find: '    bool in_loop = !again && ',

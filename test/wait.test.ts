@@ -1,4 +1,5 @@
 // wait(): the event loop keeps running while any backend waits.
+import { closeSync, openSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, createSelector } from '@iomux/core';
@@ -217,10 +218,18 @@ for (const b of testBackends()) {
   // a ONESHOT fd, disarmed by that harvest, would otherwise never be
   // reported again. Deterministic: the main thread sleeps while the thread
   // harvests, then aborts before yielding to the loop.
-  t('a harvest that an abort overtook is delivered by the next wait()', async (s) => {
+  // With a report-once file registered too, select and poll wait on their
+  // thread (the path under test there); without, in the loop.
+  for (const withFile of [false, true]) {
+  t(`a harvest that an abort overtook is delivered by the next wait()${withFile ? ' (a report-once file registered too)' : ''}`, async (s) => {
     const sel = s.selector(b);
     const [a, c] = s.pair();
     sel.register(a, IN | Events.ONESHOT);
+    if (withFile) {
+      const file = openSync('/proc/sys/kernel/hostname', 'r');
+      s.add({ close: () => closeSync(file) });
+      sel.register(file, Events.PRI);
+    }
     const ac = new AbortController();
     const p = sel.wait({ signal: ac.signal });
     c.send('x');
@@ -230,6 +239,7 @@ for (const b of testBackends()) {
     const ready = await sel.wait({ timeoutMs: 2000 });
     assert.is(readyMap(ready).get(a.fileno()), IN, 'the harvested ONESHOT report');
   });
+  }
 
   t('close() during a pending wait resolves it with []', async (s) => {
     const sel = createSelector(b);
