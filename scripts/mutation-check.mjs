@@ -579,6 +579,15 @@ const MUTANTS = [
     why: "the epoll set that select and poll sleep on leaks into exec()ed children",
   },
   {
+    name: 'state-set-without-waker',
+    file: 'packages/native/src/state_set.cc',
+    find: '    waker_ok_ = waker_ < 0 || Ctl(EPOLL_CTL_ADD, waker_, EPOLLIN) == 0;',
+    replace: '    waker_ok_ = true;',
+    tests: ['test/waker.test'],
+    backend: 'poll',
+    why: "the epoll set that select and poll sleep on leaves out the selector's waker: a wake-up never ends a pending wait()",
+  },
+  {
     name: 'hybrid-wait-stays-in-loop',
     file: 'packages/native/src/waiter.cc',
     find: '    bool in_loop = !again && ',

@@ -6,7 +6,7 @@
 // FD_SETSIZE.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
   Events,
@@ -118,19 +118,31 @@ for (const backend of testBackends()) {
     }
   });
 
-  t('a pending wait() on the main thread resolves with [] when a Worker wakes it', () =>
+  // With a report-once file registered too, select and poll wait on their
+  // thread, which watches the waker itself; without, the loop's set does.
+  for (const withFile of [false, true]) {
+  t(`a pending wait() on the main thread resolves with [] when a Worker wakes it${withFile ? ' (a report-once file registered too)' : ''}`, () =>
     withScope(async (s) => {
       const sel = s.selector(backend);
       const [a] = s.pair();
       sel.register(a, Events.IN);
-      const pending = sel.wait();
+      if (withFile) {
+        const file = openSync('/proc/sys/kernel/hostname', 'r');
+        s.add({ close: () => closeSync(file) });
+        sel.register(file, Events.PRI);
+      }
+      // A timeout far beyond the wake-up, so a wait that is never woken fails fast.
+      const t0 = performance.now();
+      const pending = sel.wait({ timeoutMs: 10_000 });
       const w = worker(`parentPort.postMessage({ woke: core.Waker.from(workerData.waker).wake() });`, { waker: sel.waker() });
       const exit = exited(w);
       assert.equal(await nextMessage(w), { woke: true });
       assert.equal(await pending, []);
+      assert.ok(performance.now() - t0 < 9000, 'ended by the wake-up, not by its timeout');
       assert.is(await exit, 0);
       await assertNotWoken(sel); // the wake-up was consumed
     }));
+  }
 
   t('a wake-up before the wait ends the next one at once; several coalesce into one', () =>
     withScope(async (s) => {
