@@ -19,7 +19,6 @@ import {
   socketPair,
   type Selector,
 } from '@iomux/core';
-import { closeSync } from 'node:fs';
 import { rejectsCode, sleep, testBackends, throwsCode, withScope } from './helpers.ts';
 
 const coreUrl = import.meta.resolve('@iomux/core');
