@@ -1,6 +1,7 @@
-// How wait() watches a backend without blocking the JS thread. Two
-// strategies, chosen by the backend's capability record:
-//  - ThreadWaiter (Caps().wait_on_thread: epoll without io_uring): a dedicated
+// How wait() watches a backend without blocking the JS thread. Three
+// strategies, chosen by the backend:
+//  - ThreadWaiter (epoll without io_uring; select and poll through the
+//    HybridWaiter below): a dedicated
 //    thread blocks in the mechanism's own call (Backend::WaitAside) with the
 //    wait's deadline and an eventfd of its own, and hands what that call
 //    harvested to the JS thread through a uv_async_t. The kernel is asked
