@@ -1,9 +1,9 @@
 // How wait() watches a backend without blocking the JS thread. Three
 // strategies, chosen by the backend:
 //  - ThreadWaiter (epoll without io_uring; select and poll through the
-//    HybridWaiter below): a dedicated
-//    thread blocks in the mechanism's own call (Backend::WaitAside) with the
-//    wait's deadline and an eventfd of its own, and hands what that call
+//    HybridWaiter below): a dedicated thread blocks in the mechanism's own
+//    call (Backend::WaitAside) with the wait's deadline and an eventfd of
+//    its own, and hands what that call
 //    harvested to the JS thread through a uv_async_t. The kernel is asked
 //    once per result: some files (/proc/self/mounts, the hostname) report a
 //    change only to the first poll that sees it, so asking again on the JS
