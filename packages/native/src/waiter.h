@@ -3,10 +3,10 @@
 //  - ThreadWaiter (epoll without io_uring; select and poll through the
 //    HybridWaiter below): a dedicated thread blocks in the mechanism's own
 //    call (Backend::WaitAside) with the wait's deadline and an eventfd of
-//    its own, and hands what that call
-//    harvested to the JS thread through a uv_async_t. The kernel is asked
-//    once per result: some files (/proc/self/mounts, the hostname) report a
-//    change only to the first poll that sees it, so asking again on the JS
+//    its own, and hands what that call harvested to the JS thread through a
+//    uv_async_t. The kernel is asked once per result: some files
+//    (/proc/self/mounts, the hostname) report a change only to the first
+//    poll that sees it, so asking again on the JS
 //    thread, or letting libuv's epoll poll the epoll fd (which polls every
 //    ready item once more), would lose it. The thread does not wait again
 //    until JS re-arms it, so a level-triggered fd cannot make it spin.
