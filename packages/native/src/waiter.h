@@ -6,10 +6,10 @@
 //    its own, and hands what that call harvested to the JS thread through a
 //    uv_async_t. The kernel is asked once per result: some files
 //    (/proc/self/mounts, the hostname) report a change only to the first
-//    poll that sees it, so asking again on the JS
-//    thread, or letting libuv's epoll poll the epoll fd (which polls every
-//    ready item once more), would lose it. The thread does not wait again
-//    until JS re-arms it, so a level-triggered fd cannot make it spin.
+//    poll that sees it, so asking again on the JS thread, or letting libuv's
+//    epoll poll the epoll fd (which polls every ready item once more), would
+//    lose it. The thread does not wait again until JS re-arms it, so a
+//    level-triggered fd cannot make it spin.
 //  - HybridWaiter (select and poll, Backend::MirrorsStates()): while every
 //    registration is a socket, pipe or tty, libuv watches the backend's
 //    StateSet (state_set.h) and the JS thread harvests with the mechanism's
