@@ -6,8 +6,9 @@
 // What wait() buys: select() blocks the JavaScript thread, so while it waits
 // nothing else in this process runs: no timers, no other I/O, no signal
 // handlers (the other servers wait at most 250 ms and then yield, just to
-// notice Ctrl-C). wait() never blocks the event loop (a helper thread waits
-// in the mechanism's own call), and even when fds are ready at every call it
+// notice Ctrl-C). wait() never blocks the event loop (the loop itself sleeps
+// until a socket is ready, on an epoll set; select and poll then take the
+// result with their own call), and even when fds are ready at every call it
 // lets the loop turn at least every 64 results, so here a timer prints a
 // status line every --tick ms while the server serves busy clients, and a
 // signal simply closes the selector, which ends the `for await` loop at once.
@@ -135,7 +136,7 @@ const timer = setInterval(() => {
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => sel.close());
 
 // The ready line once the first wait() is pending (it sets up what it waits
-// with: the epoll fd in libuv, or a helper thread and its wake-up fd).
+// with: an epoll set that libuv watches, or an io_uring eventfd).
 setImmediate(() => announce(server, sel));
 try {
   for await (const ready of sel) {
