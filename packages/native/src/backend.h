@@ -19,6 +19,8 @@
 
 namespace iomux::detail {
 
+class StateSet;
+
 // Event bits: the values of POLLIN, POLLPRI, ... and EPOLLIN, EPOLLPRI, ...
 constexpr uint32_t kIn = 0x001;
 constexpr uint32_t kPri = 0x002;
@@ -115,12 +117,12 @@ class Backend {
   // collected by the next Wait()).
   virtual void Idle() {}
 
-  // select and poll: whether this wait may sleep in the loop on StateFd()
-  // (state_set.h): brings the set up to date, making it at the first call.
-  // False: the wait takes the thread. Backends without one never say true.
+  // select and poll: the epoll set their wait() sleeps on in the loop
+  // (state_set.h), or nullptr. SyncStates() brings it up to date (making it
+  // at the first call) and says whether this wait may sleep on it; false:
+  // the wait takes the thread.
+  virtual const StateSet* States() const { return nullptr; }
   virtual bool SyncStates() { return false; }
-  virtual bool MirrorsStates() const { return false; }
-  virtual int StateFd() const { return -1; }
 
   // wait()'s thread (Caps().wait_on_thread): blocks in the mechanism's own
   // call until a registered fd is ready, `wake_fd` is readable, or the

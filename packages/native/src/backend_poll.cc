@@ -147,19 +147,15 @@ class PollBackend final : public Backend {
     return static_cast<int>(out->size() / 2);
   }
 
-  bool MirrorsStates() const override { return true; }
-  int StateFd() const override { return states_.fd(); }
+  const StateSet* States() const override { return &states_; }
 
   bool SyncStates() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!states_.active()) {
-      if (states_.Activate() != 0) return false;
+    return states_.Sync(waker_fd_, [this] {
       for (const pollfd& p : fds_) {
         if (p.fd >= 0) states_.Set(p.fd, static_cast<uint16_t>(p.events));
       }
-    }
-    states_.SetWaker(waker_fd_);
-    return states_.Sync();
+    });
   }
 
  private:

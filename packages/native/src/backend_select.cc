@@ -248,19 +248,15 @@ class SelectBackend final : public Backend {
     }
   }
 
-  bool MirrorsStates() const override { return true; }
-  int StateFd() const override { return states_.fd(); }
+  const StateSet* States() const override { return &states_; }
 
   bool SyncStates() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!states_.active()) {
-      if (states_.Activate() != 0) return false;
+    return states_.Sync(waker_fd_, [this] {
       for (int fd = 0; fd <= maxfd_; fd++) {
         if (registered_[fd] && IsArmed(master_, fd)) Mirror(fd, interest_[fd]);
       }
-    }
-    states_.SetWaker(waker_fd_);
-    return states_.Sync();
+    });
   }
 
   static bool IsArmed(const Sets& s, int fd) {

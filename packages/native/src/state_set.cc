@@ -26,7 +26,6 @@ StateSet::~StateSet() {
 }
 
 int StateSet::Activate() {
-  if (epfd_ >= 0) return 0;
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   return epfd_ >= 0 ? 0 : errno;
 }
@@ -74,8 +73,6 @@ void StateSet::Clear(int fd, bool removed) {
   items_.erase(it);  // its dirty_ entry finds nothing and is skipped
 }
 
-void StateSet::SetWaker(int fd) { waker_wanted_ = fd; }
-
 void StateSet::Apply(int fd, Item* item) {
   bool in = false;
   if (item->watched) {
@@ -109,11 +106,10 @@ void StateSet::Apply(int fd, Item* item) {
   }
 }
 
-bool StateSet::Sync() {
-  if (epfd_ < 0) return false;
-  if (waker_wanted_ != waker_) {
+bool StateSet::Apply(int waker) {
+  if (waker != waker_) {
     if (waker_ >= 0 && waker_ok_) Ctl(EPOLL_CTL_DEL, waker_, 0);
-    waker_ = waker_wanted_;
+    waker_ = waker;
     waker_ok_ = waker_ < 0 || Ctl(EPOLL_CTL_ADD, waker_, EPOLLIN) == 0;
   }
   for (int fd : dirty_) {

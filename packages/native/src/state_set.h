@@ -11,7 +11,7 @@
 // thread instead (waiter.cc), which harvests in the one call that saw it.
 //
 // The set follows the backend lazily: nothing is recorded, and no system
-// call made, until the first wait() (Activate). After that, registrations
+// call made, until the first wait() that sleeps (Sync). After that, registrations
 // mark their fd dirty and Sync() (before each wait sleeps) applies the marks
 // with epoll_ctl; only an unregistration removes its fd at once, since the
 // caller may close it next (a closed file's item would otherwise linger
@@ -33,10 +33,6 @@ class StateSet {
   StateSet& operator=(const StateSet&) = delete;
   ~StateSet();
 
-  bool active() const { return epfd_ >= 0; }
-  // Makes the epoll set. Returns 0 or an errno (the wait then uses the
-  // thread). The caller then Set()s every armed registration.
-  int Activate();
   int fd() const { return epfd_; }
 
   // fd is watched for `events` (poll bits; 0: only ERR and HUP).
@@ -44,13 +40,20 @@ class StateSet {
   // fd is not watched any more: a ONESHOT registration that fired (applied
   // at the next Sync) or, with `removed`, an unregistration (applied now).
   void Clear(int fd, bool removed);
-  // The selector's waker eventfd (-1: none).
-  void SetWaker(int fd);
-
-  // Applies what changed since the last call. True when the set covers every
-  // watched fd, so the loop may sleep on fd(); false when one of them needs
-  // the thread (or the set could not take it).
-  bool Sync();
+  // Before a wait sleeps: makes the set at the first call (then
+  // `mirror_all()` Set()s every armed registration), takes the selector's
+  // waker eventfd (-1: none), and applies what changed since the last call.
+  // True when the set covers every watched fd, so the loop may sleep on
+  // fd(); false when one of them needs the thread (or the set could not be
+  // made or take it).
+  template <typename F>
+  bool Sync(int waker, F mirror_all) {
+    if (epfd_ < 0) {
+      if (Activate() != 0) return false;
+      mirror_all();
+    }
+    return Apply(waker);
+  }
 
  private:
   enum Kind : uint8_t { kUnknown, kState, kOther };
@@ -64,15 +67,16 @@ class StateSet {
     bool counted = false;    // counted in others_
   };
 
+  int Activate();  // makes the epoll set; 0 or an errno
+  bool Apply(int waker);
   void Mark(int fd, Item* item);
   // Brings one item's epoll entry in line with what is wanted; updates others_.
   void Apply(int fd, Item* item);
   int Ctl(int op, int fd, uint32_t events);
 
   int epfd_ = -1;
-  int waker_ = -1;         // in the set, as known to be a state
-  int waker_wanted_ = -1;  // what SetWaker() last asked for
-  bool waker_ok_ = true;   // the waker is in the set (or there is none)
+  int waker_ = -1;        // in the set, as known to be a state
+  bool waker_ok_ = true;  // the waker is in the set (or there is none)
   std::unordered_map<int, Item> items_;
   std::vector<int> dirty_;
   int others_ = 0;  // watched items that are not in the set

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "state_set.h"
 #include "syscall.h"
 #include "uv_handle.h"
 
@@ -343,7 +344,7 @@ class HybridWaiter final : public Waiter {
     bool in_loop = !again && !(thread_ && thread_->HasLeftover()) && backend_->SyncStates();
     if (in_loop && !in_loop_) {
       in_loop_ = std::make_unique<KernelFdWaiter>(backend_, capacity_, done_, ctx_);
-      int err = in_loop_->Init(loop_, backend_->StateFd());
+      int err = in_loop_->Init(loop_, backend_->States()->fd());
       if (err != 0) {
         in_loop_.reset();
         return err;
@@ -404,7 +405,7 @@ class HybridWaiter final : public Waiter {
 
 std::unique_ptr<Waiter> MakeWaiter(uv_loop_t* loop, Backend* backend, const std::atomic<int>* capacity,
                                    Waiter::Done done, void* ctx, int* err) {
-  if (backend->MirrorsStates()) {
+  if (backend->States() != nullptr) {
     *err = 0;
     return std::make_unique<HybridWaiter>(loop, backend, capacity, done, ctx);
   }

@@ -10,7 +10,7 @@
 //    epoll poll the epoll fd (which polls every ready item once more), would
 //    lose it. The thread does not wait again until JS re-arms it, so a
 //    level-triggered fd cannot make it spin.
-//  - HybridWaiter (select and poll, Backend::MirrorsStates()): while every
+//  - HybridWaiter (select and poll, Backend::States()): while every
 //    registration is a socket, pipe or tty, libuv watches the backend's
 //    StateSet (state_set.h) and the JS thread harvests with the mechanism's
 //    zero-timeout call: no thread, one wake-up per event. Otherwise (another
