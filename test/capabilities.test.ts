@@ -3,7 +3,6 @@
 // what the backend really does, over real fds. A record that lies (say, a
 // select record claiming EDGE, or epoll claiming it reports closed fds)
 // fails one of these.
-import { closeSync, openSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -17,7 +16,7 @@ import {
   type BackendCapabilities,
   type FileLike,
 } from '@iomux/core';
-import { Scope, expectEvents, readyMap, testBackends, throwsCode, withScope } from './helpers.ts';
+import { Scope, expectEvents, readyMap, testBackends, threadCount, throwsCode, withScope } from './helpers.ts';
 
 const { IN, OUT, HUP, NVAL, RDHUP, EDGE } = Events;
 
@@ -147,14 +146,13 @@ for (const backend of testBackends()) {
   // Threads made by a pending wait() on a fresh selector with `fd` registered
   // for `events`; the wait is then ended by `fire` (or the selector's waker).
   const threadsOfWait = async (s: Scope, fd: FileLike, events: number, fire?: () => void) => {
-    const tasks = () => readdirSync('/proc/self/task').length;
     const sel = s.selector(backend);
     sel.register(fd, events);
     const waker = sel.waker();
-    const before = tasks();
+    const before = threadCount();
     const p = sel.wait({ timeoutMs: 2000 });
     await new Promise((r) => setTimeout(r, 20));
-    const during = tasks();
+    const during = threadCount();
     if (fire) fire();
     else waker.wake(); // resolves the wait with what is ready (nothing)
     const ready = await p;
@@ -173,9 +171,7 @@ for (const backend of testBackends()) {
   // backend that may take a thread takes it for this file.
   test(`${backend}: waitOnThread says whether wait() over a report-once file blocks on a thread of its own`, () =>
     withScope(async (s) => {
-      const file = openSync('/proc/sys/kernel/hostname', 'r');
-      s.add({ close: () => closeSync(file) });
-      const made = await threadsOfWait(s, file, Events.PRI);
+      const made = await threadsOfWait(s, s.reportOnceFile(), Events.PRI);
       assert.is(made, caps.waitOnThread ? 1 : 0, `threads made: ${made}`);
     }));
 

@@ -4,7 +4,7 @@
 // where the contract allows them).
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { newFds as setDifference, procFds } from '../scripts/lib/child.mjs';
 import {
   backends,
@@ -36,6 +36,9 @@ export function fdTarget(fd: number): string | null {
     return null;
   }
 }
+
+/** This process's threads (its tasks in /proc). */
+export const threadCount = (): number => readdirSync('/proc/self/task').length;
 
 /** This process's open fds, each with its link target. */
 export function openFds(): Map<number, string> {
@@ -113,6 +116,16 @@ export class Scope {
   }
   selector<T = unknown>(backend: BackendName): ReturnType<typeof createSelector<T>> {
     return this.add(createSelector<T>(backend));
+  }
+  /**
+   * An fd of /proc/sys/kernel/hostname, closed with the scope: a file whose
+   * poll reports a change to the first poll only, so select and poll wait
+   * for it on their thread (not in the loop).
+   */
+  reportOnceFile(): number {
+    const fd = openSync('/proc/sys/kernel/hostname', 'r');
+    this.add({ close: () => closeSync(fd) });
+    return fd;
   }
   pair(): [Socket, Socket] {
     const [a, b] = socketPair();

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Events, Socket, SystemError, backends, createSelector, pipe, socketPair } from '@iomux/core';
@@ -204,8 +204,7 @@ t('every fd the library creates is close-on-exec, and an exec()ed child inherits
   // The selectors' own fds: the epoll fds (epoll's own; the set that select
   // and poll sleep on in the loop), and the eventfd that a pending wait() on
   // select or poll wakes its thread with (which a report-once file needs).
-  const hostname = openSync('/proc/sys/kernel/hostname', 'r');
-  s.add({ close: () => closeSync(hostname) });
+  const hostname = s.reportOnceFile();
   const before = new Set(openFds().keys());
   const waits: Promise<unknown>[] = [];
   for (const backend of backends()) {

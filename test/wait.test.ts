@@ -1,5 +1,4 @@
 // wait(): the event loop keeps running while any backend waits.
-import { closeSync, openSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, createSelector } from '@iomux/core';
@@ -226,9 +225,7 @@ for (const b of testBackends()) {
     const [a, c] = s.pair();
     sel.register(a, IN | Events.ONESHOT);
     if (withFile) {
-      const file = openSync('/proc/sys/kernel/hostname', 'r');
-      s.add({ close: () => closeSync(file) });
-      sel.register(file, Events.PRI);
+      sel.register(s.reportOnceFile(), Events.PRI);
     }
     const ac = new AbortController();
     const p = sel.wait({ signal: ac.signal });

@@ -6,7 +6,7 @@
 // FD_SETSIZE.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
   Events,
@@ -126,9 +126,7 @@ for (const backend of testBackends()) {
       const [a] = s.pair();
       sel.register(a, Events.IN);
       if (withFile) {
-        const file = openSync('/proc/sys/kernel/hostname', 'r');
-        s.add({ close: () => closeSync(file) });
-        sel.register(file, Events.PRI);
+        sel.register(s.reportOnceFile(), Events.PRI);
       }
       // A timeout far beyond the wake-up, so a wait that is never woken fails fast.
       const t0 = performance.now();
