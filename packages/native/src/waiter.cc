@@ -350,11 +350,9 @@ class HybridWaiter final : public Waiter {
         return err;
       }
     }
-    if (!in_loop && !thread_) {
-      auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
-      int err = t->Init(loop_);
+    if (!in_loop) {
+      int err = MakeThread();
       if (err != 0) return err;
-      thread_ = std::move(t);
     }
     active_ = in_loop ? static_cast<Waiter*>(in_loop_.get()) : thread_.get();
     int err = active_->Start(deadline, again);
@@ -376,20 +374,25 @@ class HybridWaiter final : public Waiter {
     // Sleeping in the loop: the set takes the change now; a registration
     // it cannot cover moves the wait to the thread, towards the same deadline.
     if (!in_loop_->armed() || backend_->SyncStates()) return;
-    if (!thread_) {
-      auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
-      // No thread to be had: this wait stays in the loop, over what the set
-      // covers (nothing is consumed meanwhile, so the new file's news waits
-      // for the next wait, whose start then reports the missing thread).
-      if (t->Init(loop_) != 0) return;
-      thread_ = std::move(t);
-    }
+    // No thread to be had: this wait stays in the loop, over what the set
+    // covers (nothing is consumed meanwhile, so the new file's news waits
+    // for the next wait, whose start then reports the missing thread).
+    if (MakeThread() != 0) return;
     in_loop_->Stop();
     active_ = thread_.get();
     thread_->Start(deadline_, false);  // cannot fail once the thread exists
   }
 
  private:
+  // The thread part, made once, when a wait first needs it. 0 or an errno.
+  int MakeThread() {
+    if (thread_) return 0;
+    auto t = std::make_unique<ThreadWaiter>(backend_, capacity_, done_, ctx_);
+    int err = t->Init(loop_);
+    if (err == 0) thread_ = std::move(t);
+    return err;
+  }
+
   uv_loop_t* loop_;
   Backend* backend_;
   const std::atomic<int>* capacity_;
