@@ -34,12 +34,12 @@ async function installPeer() {
   const env = { ...process.env, npm_config_target: process.versions.node, npm_config_runtime: 'node' };
   if (existsSync(join(prefix, 'include', 'node', 'common.gypi'))) env.npm_config_nodedir = prefix;
   const r = await runProgram('npm', ['install', '--prefix', CACHE, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', PEER], { timeoutMs: 600_000, env });
-  if (r.code !== 0) return `npm install ${PEER} failed (network, or node-gyp without a compiler?): ${lastError(r.stderr)}`;
+  if (r.code !== 0) return `npm install ${PEER} failed (network, or node-gyp without a compiler?): ${errorLine(r.stderr)}`;
   return null;
 }
 
 /** The telling line of a failed child's stderr (its first error line), not Node's trailer. */
-function lastError(/** @type {string} */ stderr) {
+function errorLine(/** @type {string} */ stderr) {
   const lines = stderr.trim().split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== '}' && !l.startsWith('Node.js v'));
   return lines.find((l) => /error/i.test(l)) ?? lines.slice(-3).join(' ');
 }
@@ -73,7 +73,7 @@ export async function runPeers({ profile, reps, backends, progress, failure }) {
           if (r.code !== 0) throw new Error(`exit ${r.code}`);
           samples.push(JSON.parse(line));
         } catch {
-          failure(`peers: ${variant} (delay ${delayUs} µs) failed: ${lastError(r.stderr)}`);
+          failure(`peers: ${variant} (delay ${delayUs} µs) failed: ${errorLine(r.stderr)}`);
         }
       }
     }
